@@ -1,0 +1,418 @@
+//! The device side of sync: local editing with an outbox, what to send, and applying what
+//! arrives, all behind the [`DeviceStore`] trait so the logic is the same on a phone (SQLite), in
+//! the `sotay` command line (a file) and in tests (memory).
+//!
+//! The engine does no I/O of its own. A sync is: [`Device::prepare_sync`] builds the request,
+//! the caller sends it however it likes, and [`Device::apply_sync`] applies the answer. Every
+//! change to the store goes through one [`StoreBatch`], which the store commits atomically: a
+//! local edit and its outbox entry land together; received changes, the new cursor and the
+//! acknowledgement of the outbox land together. So a sync cut off at any byte either happened
+//! entirely or not at all, and retrying it is always safe.
+
+use crate::field::{Edit, Field};
+use crate::ids::{CommuneId, Date, DeviceId, RecordId, UserId, VillageId};
+use crate::record::{Editor, Record, RecordError, RecordView};
+use crate::schema::RecordKind;
+use crate::wire::{ChangeBytes, RecordChanges, SnapshotCursor, SyncRequest, SyncResponse, WireError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Who this device is and what it may write, as told by the server at enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    /// This device (its Automerge actor).
+    pub device: DeviceId,
+    /// The user it is enrolled for (the Automerge author).
+    pub user: UserId,
+    /// The user's commune.
+    pub commune: CommuneId,
+    /// The user's village (records are created there).
+    pub village: VillageId,
+}
+
+impl DeviceIdentity {
+    fn editor(&self) -> Editor {
+        Editor { device: self.device, user: self.user }
+    }
+}
+
+/// An unacknowledged local change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Local, increasing sequence number (assigned by the store).
+    pub seq: u64,
+    /// The record changed.
+    pub record: RecordId,
+    /// The Automerge change.
+    #[serde(with = "serde_bytes")]
+    pub change: Vec<u8>,
+}
+
+/// Where this device stands in the server's change log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Everything up to this log position has been applied.
+    pub cursor: u64,
+    /// Provisioning from snapshots under way.
+    pub snapshot: Option<SnapshotCursor>,
+}
+
+/// A record to write: its saved document and its projection.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The record id.
+    pub id: RecordId,
+    /// The saved Automerge document.
+    pub doc: Vec<u8>,
+    /// Its projection, for listing and querying without loading documents.
+    pub view: RecordView,
+}
+
+/// Everything one operation writes, committed atomically by the store.
+#[derive(Debug, Default)]
+pub struct StoreBatch {
+    /// Records to insert or replace.
+    pub records: Vec<StoredRecord>,
+    /// New outbox entries (the store assigns increasing sequence numbers).
+    pub outbox_append: Vec<(RecordId, Vec<u8>)>,
+    /// Remove outbox entries with a sequence number up to and including this one.
+    pub outbox_ack_through: Option<u64>,
+    /// The new sync position.
+    pub sync_state: Option<SyncState>,
+}
+
+/// Local storage of a device. Implementations must make [`DeviceStore::commit`] atomic and
+/// durable: after it returns `Ok`, the whole batch survives a crash; after `Err`, none of it is there.
+pub trait DeviceStore {
+    /// The store's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The saved document of a record.
+    fn load_record(&self, id: RecordId) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// The projections of every local record.
+    fn list_records(&self) -> Result<Vec<RecordView>, Self::Error>;
+    /// Unacknowledged changes in sequence order, up to about `max_bytes` (always at least one if any).
+    fn outbox(&self, max_bytes: usize) -> Result<Vec<OutboxEntry>, Self::Error>;
+    /// Number of unacknowledged changes.
+    fn outbox_len(&self) -> Result<usize, Self::Error>;
+    /// The sync position.
+    fn sync_state(&self) -> Result<SyncState, Self::Error>;
+    /// Writes a batch atomically.
+    fn commit(&mut self, batch: StoreBatch) -> Result<(), Self::Error>;
+    /// Removes every GBV referral and every outbox entry of one (on revocation).
+    fn wipe_sensitive(&mut self) -> Result<(), Self::Error>;
+}
+
+/// Errors of device operations.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError<E: std::error::Error + 'static> {
+    /// The local store failed; nothing was changed.
+    #[error("local storage failed: {0}")]
+    Store(#[source] E),
+    /// The record operation was refused.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// No such record on this device.
+    #[error("no record {0} on this device")]
+    NotFound(RecordId),
+    /// The server's answer could not be used; nothing was changed.
+    #[error("bad answer from the server: {0}")]
+    Protocol(String),
+}
+
+impl<E: std::error::Error + 'static> From<WireError> for DeviceError<E> {
+    fn from(e: WireError) -> Self {
+        DeviceError::Protocol(e.to_string())
+    }
+}
+
+/// What one applied sync answer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// Local changes the server acknowledged.
+    pub acked: usize,
+    /// Records created or updated from the server.
+    pub records_received: usize,
+    /// Changes received.
+    pub changes_received: usize,
+    /// Whether to sync again straight away (a page of a backlog, or provisioning).
+    pub more: bool,
+}
+
+/// A device: its identity and its store, with the operations a phone app needs.
+#[derive(Debug)]
+pub struct Device<S: DeviceStore> {
+    identity: DeviceIdentity,
+    store: S,
+}
+
+type DeviceResult<T, S> = Result<T, DeviceError<<S as DeviceStore>::Error>>;
+
+impl<S: DeviceStore> Device<S> {
+    /// A device over a store.
+    pub fn new(identity: DeviceIdentity, store: S) -> Self {
+        Device { identity, store }
+    }
+
+    /// Who this device is.
+    pub fn identity(&self) -> DeviceIdentity {
+        self.identity
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, mutably (for store-specific maintenance).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Creates a record in this device's village with its first values. `id_ms` seeds the UUIDv7.
+    pub fn create(&mut self, kind: RecordKind, edits: &[Edit], now_ms: i64) -> DeviceResult<RecordId, S> {
+        let id = RecordId::new_v7(now_ms.max(0) as u64);
+        let (mut record, change) =
+            Record::create(kind, id, self.identity.commune, self.identity.village, self.identity.editor(), edits, now_ms)?;
+        self.write_local(&mut record, Some(change))?;
+        Ok(id)
+    }
+
+    /// Edits a record. Returns whether anything changed.
+    pub fn edit(&mut self, id: RecordId, edits: &[Edit], now_ms: i64) -> DeviceResult<bool, S> {
+        let mut record = self.load(id)?;
+        let change = record.edit(edits, now_ms)?;
+        let changed = change.is_some();
+        self.write_local(&mut record, change)?;
+        Ok(changed)
+    }
+
+    /// Submits a record for review (it must be valid).
+    pub fn submit(&mut self, id: RecordId, today: Date, now_ms: i64) -> DeviceResult<(), S> {
+        let mut record = self.load(id)?;
+        let change = record.submit(today, now_ms)?;
+        self.write_local(&mut record, Some(change))
+    }
+
+    /// Soft-deletes a record.
+    pub fn delete(&mut self, id: RecordId, now_ms: i64) -> DeviceResult<(), S> {
+        let mut record = self.load(id)?;
+        let change = record.delete(now_ms)?;
+        self.write_local(&mut record, Some(change))
+    }
+
+    /// Resolves a conflict on a field by choosing one of its values.
+    pub fn resolve(&mut self, id: RecordId, field: Field, choice: usize, now_ms: i64) -> DeviceResult<(), S> {
+        let mut record = self.load(id)?;
+        let change = record.resolve(field, choice, now_ms)?;
+        self.write_local(&mut record, Some(change))
+    }
+
+    /// The projection of one record.
+    pub fn view(&self, id: RecordId) -> DeviceResult<RecordView, S> {
+        Ok(self.load(id)?.view())
+    }
+
+    /// The projections of every local record.
+    pub fn list(&self) -> DeviceResult<Vec<RecordView>, S> {
+        self.store.list_records().map_err(DeviceError::Store)
+    }
+
+    /// A record loaded for reading or editing.
+    pub fn load(&self, id: RecordId) -> DeviceResult<Record, S> {
+        let bytes = self.store.load_record(id).map_err(DeviceError::Store)?.ok_or(DeviceError::NotFound(id))?;
+        Ok(Record::load(&bytes, Some(self.identity.editor()))?)
+    }
+
+    /// Number of local changes not yet acknowledged by the server.
+    pub fn pending(&self) -> DeviceResult<usize, S> {
+        self.store.outbox_len().map_err(DeviceError::Store)
+    }
+
+    fn write_local(&mut self, record: &mut Record, change: Option<Vec<u8>>) -> DeviceResult<(), S> {
+        let Some(change) = change else { return Ok(()) };
+        let batch = StoreBatch {
+            records: vec![StoredRecord { id: record.id(), doc: record.save(), view: record.view() }],
+            outbox_append: vec![(record.id(), change)],
+            ..StoreBatch::default()
+        };
+        self.store.commit(batch).map_err(DeviceError::Store)
+    }
+
+    /// The next sync request: the cursor and up to about `max_push_bytes` of unacknowledged
+    /// changes, grouped by record in outbox order.
+    pub fn prepare_sync(&self, max_push_bytes: usize) -> DeviceResult<SyncRequest, S> {
+        let state = self.store.sync_state().map_err(DeviceError::Store)?;
+        let outbox = self.store.outbox(max_push_bytes).map_err(DeviceError::Store)?;
+        let outbox_through = outbox.last().map_or(0, |e| e.seq);
+        let mut push: Vec<RecordChanges> = Vec::new();
+        let mut index: HashMap<RecordId, usize> = HashMap::new();
+        for e in outbox {
+            let i = *index.entry(e.record).or_insert_with(|| {
+                push.push(RecordChanges { record: e.record.as_bytes().to_vec(), changes: Vec::new() });
+                push.len() - 1
+            });
+            push[i].changes.push(ChangeBytes(e.change));
+        }
+        Ok(SyncRequest { cursor: state.cursor, snapshot: state.snapshot, outbox_through, push })
+    }
+
+    /// Applies the server's answer to `request`, atomically: received records, the new cursor
+    /// and the acknowledgement of the pushed changes are stored together or not at all.
+    pub fn apply_sync(&mut self, request: &SyncRequest, response: SyncResponse) -> DeviceResult<SyncProgress, S> {
+        if response.acked_through > request.outbox_through {
+            return Err(DeviceError::Protocol("acknowledged changes that were not sent".into()));
+        }
+        let mut touched: BTreeMap<RecordId, Record> = BTreeMap::new();
+        let mut changes_received = 0;
+        for snap in response.snapshots {
+            let id = snap.record_id()?;
+            let mut incoming = Record::load(&snap.doc, Some(self.identity.editor()))?;
+            self.check_scope(id, &incoming)?;
+            match self.take(&mut touched, id)? {
+                Some(mut local) => {
+                    local.merge(&mut incoming)?;
+                    touched.insert(id, local);
+                }
+                None => {
+                    touched.insert(id, incoming);
+                }
+            }
+        }
+        for rc in response.changes {
+            let id = rc.record_id()?;
+            let changes: Vec<Vec<u8>> = rc.changes.into_iter().map(|c| c.0).collect();
+            changes_received += changes.len();
+            let record = match self.take(&mut touched, id)? {
+                Some(mut local) => {
+                    local.apply_changes(&changes)?;
+                    local
+                }
+                None => Record::from_changes(&changes, Some(self.identity.editor()))?,
+            };
+            self.check_scope(id, &record)?;
+            touched.insert(id, record);
+        }
+        let records_received = touched.len();
+        let batch = StoreBatch {
+            records: touched
+                .into_iter()
+                .map(|(id, mut r)| StoredRecord { id, doc: r.save(), view: r.view() })
+                .collect(),
+            outbox_append: Vec::new(),
+            outbox_ack_through: (response.acked_through > 0).then_some(response.acked_through),
+            sync_state: Some(SyncState { cursor: response.cursor, snapshot: response.snapshot }),
+        };
+        self.store.commit(batch).map_err(DeviceError::Store)?;
+        // The server acknowledges a push whole or not at all.
+        let pushed: usize = request.push.iter().map(|p| p.changes.len()).sum();
+        let acked = if response.acked_through > 0 && response.acked_through == request.outbox_through { pushed } else { 0 };
+        Ok(SyncProgress { acked, records_received, changes_received, more: response.more })
+    }
+
+    fn take(&self, touched: &mut BTreeMap<RecordId, Record>, id: RecordId) -> DeviceResult<Option<Record>, S> {
+        if let Some(r) = touched.remove(&id) {
+            return Ok(Some(r));
+        }
+        match self.store.load_record(id).map_err(DeviceError::Store)? {
+            Some(bytes) => Ok(Some(Record::load(&bytes, Some(self.identity.editor()))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn check_scope(&self, id: RecordId, record: &Record) -> DeviceResult<(), S> {
+        if record.id() != id {
+            return Err(DeviceError::Protocol(format!("record {id} carries the id {}", record.id())));
+        }
+        if record.commune() != self.identity.commune {
+            return Err(DeviceError::Protocol(format!("record {id} belongs to another commune")));
+        }
+        Ok(())
+    }
+
+    /// Removes every GBV referral from this device (the server said it was revoked).
+    pub fn wipe_sensitive(&mut self) -> DeviceResult<(), S> {
+        self.store.wipe_sensitive().map_err(DeviceError::Store)
+    }
+}
+
+/// A device store in memory. Also serialisable, which is how the `sotay` command line keeps its
+/// state in one file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryStore {
+    records: BTreeMap<RecordId, MemoryRecord>,
+    outbox: Vec<OutboxEntry>,
+    next_seq: u64,
+    state: SyncState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MemoryRecord {
+    #[serde(with = "serde_bytes")]
+    doc: Vec<u8>,
+    view: RecordView,
+}
+
+/// The memory store cannot fail.
+#[derive(Debug, thiserror::Error)]
+#[error("infallible")]
+pub enum Never {}
+
+impl DeviceStore for MemoryStore {
+    type Error = Never;
+
+    fn load_record(&self, id: RecordId) -> Result<Option<Vec<u8>>, Never> {
+        Ok(self.records.get(&id).map(|r| r.doc.clone()))
+    }
+
+    fn list_records(&self) -> Result<Vec<RecordView>, Never> {
+        Ok(self.records.values().map(|r| r.view.clone()).collect())
+    }
+
+    fn outbox(&self, max_bytes: usize) -> Result<Vec<OutboxEntry>, Never> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for e in &self.outbox {
+            if !out.is_empty() && bytes + e.change.len() > max_bytes {
+                break;
+            }
+            bytes += e.change.len();
+            out.push(e.clone());
+        }
+        Ok(out)
+    }
+
+    fn outbox_len(&self) -> Result<usize, Never> {
+        Ok(self.outbox.len())
+    }
+
+    fn sync_state(&self) -> Result<SyncState, Never> {
+        Ok(self.state.clone())
+    }
+
+    fn commit(&mut self, batch: StoreBatch) -> Result<(), Never> {
+        for r in batch.records {
+            self.records.insert(r.id, MemoryRecord { doc: r.doc, view: r.view });
+        }
+        for (record, change) in batch.outbox_append {
+            self.next_seq += 1;
+            self.outbox.push(OutboxEntry { seq: self.next_seq, record, change });
+        }
+        if let Some(through) = batch.outbox_ack_through {
+            self.outbox.retain(|e| e.seq > through);
+        }
+        if let Some(state) = batch.sync_state {
+            self.state = state;
+        }
+        Ok(())
+    }
+
+    fn wipe_sensitive(&mut self) -> Result<(), Never> {
+        let gbv: Vec<RecordId> =
+            self.records.iter().filter(|(_, r)| r.view.kind == RecordKind::GbvReferral).map(|(id, _)| *id).collect();
+        for id in &gbv {
+            self.records.remove(id);
+        }
+        self.outbox.retain(|e| !gbv.contains(&e.record));
+        Ok(())
+    }
+}
