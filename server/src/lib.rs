@@ -1,1 +1,49 @@
-//! x
+//! The Sổ Tay server: the axum application, its SQLite store, enrolment and tokens, the sync
+//! endpoint, administration, and the device client that the `sotay` command line, the tests and
+//! the benchmark use to play a phone.
+//!
+//! Shape: [`serve`] takes a bound listener, the state and a shutdown future (the caller owns
+//! I/O and signals, as in mini-redis), so tests start it on port 0 with a fresh database.
+
+pub mod admin;
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod device_file;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod sync;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Opens the database and loads the keys: everything a server needs before it listens.
+pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::Result<state::AppState> {
+    let db = db::Db::open(database_url).await?;
+    let keys = auth::Keys::load_or_create(&db).await?;
+    Ok(state::AppState { db, keys: Arc::new(keys), limits: Arc::new(limits) })
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: state::AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let db = state.db.clone();
+    let app = routes::router(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    db.close().await;
+    Ok(())
+}

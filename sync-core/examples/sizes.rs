@@ -32,5 +32,12 @@ fn main() {
     println!("new activity change (creation with all fields): {} B", create.len());
         println!("saved typical activity: {} B", r.save().len());
     println!("one-field edit change: {} B", edit.len());
-    println!("{}", serde_json::to_string_pretty(&r.view()).unwrap());
+    println!("author of creation: {:?}", sotay_sync_core::inspect::inspect_change(&create).unwrap().user);
+    println!("author of edit: {:?}", sotay_sync_core::inspect::inspect_change(&edit).unwrap().user);
+    let mut r2 = Record::load(&r.save(), Some(editor)).unwrap();
+    let e2 = r2.edit(&[Edit::AttendanceMale(25)], now + 3000).unwrap().unwrap();
+    println!("author of edit after load: {:?}", sotay_sync_core::inspect::inspect_change(&e2).unwrap());
 }
+
+#[allow(dead_code)]
+fn author_probe() {}

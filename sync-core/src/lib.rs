@@ -8,6 +8,7 @@
 pub mod device;
 pub mod field;
 pub mod ids;
+pub mod inspect;
 pub mod record;
 pub mod schema;
 pub mod validate;

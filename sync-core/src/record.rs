@@ -373,6 +373,24 @@ impl Record {
         self.doc.get_changes(&[]).into_iter().map(|mut c| c.bytes().into_owned()).collect()
     }
 
+    /// The changes applied since `heads` (all of them for `&[]`), in causal order:
+    /// (hash, the device that made it, bytes).
+    pub fn changes_since(&mut self, heads: &[[u8; 32]]) -> Vec<([u8; 32], Option<DeviceId>, Vec<u8>)> {
+        let heads: Vec<automerge::ChangeHash> = heads.iter().map(|h| automerge::ChangeHash(*h)).collect();
+        self.doc
+            .get_changes(&heads)
+            .into_iter()
+            .map(|mut c| (c.hash().0, DeviceId::from_slice(c.actor_id().as_ref()), c.bytes().into_owned()))
+            .collect()
+    }
+
+    /// The user (author) this document records for a device (actor), if any. Automerge stores the
+    /// author with the first change of each actor; later changes of that actor inherit it.
+    pub fn author_of(&self, device: DeviceId) -> Option<UserId> {
+        let actor = ActorId::from(device.as_bytes().as_slice());
+        self.doc.get_author_for_actor(&actor).and_then(|a| UserId::from_slice(a.as_bytes()))
+    }
+
     /// The compact saved form of the whole document.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()

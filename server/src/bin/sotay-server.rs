@@ -1,1 +1,36 @@
-fn main(){}
+//! `sotay-server`: starts the Sổ Tay server on an embedded SQLite file it creates and migrates.
+
+use clap::Parser;
+use sotay_server::config::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    sotay_server::telemetry::init(config.log_json);
+    let state = sotay_server::build_state(&config.database_url, config.limits.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "Sổ Tay server listening");
+    sotay_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,218 @@
+//! Administration on the database: communes, villages, units, users, enrolment codes, devices
+//! and the audit log. `sotay admin …` runs these against the server's database; tests and the
+//! benchmark use them to set up a commune.
+
+use crate::auth::{self, Role};
+use crate::db::Db;
+use anyhow::{Context, bail};
+use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+/// Appends to the audit log inside a transaction.
+pub async fn audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: Option<UserId>,
+    device: Option<DeviceId>,
+    action: &str,
+    record: Option<&[u8]>,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log (at, actor_user, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(crate::now_ms())
+        .bind(user.map(|u| u.as_bytes().to_vec()))
+        .bind(device.map(|d| d.as_bytes().to_vec()))
+        .bind(action)
+        .bind(record)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Creates a commune.
+pub async fn create_commune(db: &Db, name: &str) -> anyhow::Result<CommuneId> {
+    let id = CommuneId(Uuid::now_v7());
+    sqlx::query("INSERT INTO communes (id, name, created_at) VALUES (?, ?, ?)")
+        .bind(id.as_bytes().as_slice())
+        .bind(name.trim())
+        .bind(crate::now_ms())
+        .execute(&db.write)
+        .await?;
+    Ok(id)
+}
+
+/// Creates a village of a commune.
+pub async fn create_village(db: &Db, commune: CommuneId, name: &str) -> anyhow::Result<VillageId> {
+    let id = VillageId(Uuid::now_v7());
+    sqlx::query("INSERT INTO villages (id, commune_id, name) VALUES (?, ?, ?)")
+        .bind(id.as_bytes().as_slice())
+        .bind(commune.as_bytes().as_slice())
+        .bind(name.trim())
+        .execute(&db.write)
+        .await
+        .context("creating the village (does the commune exist? is the name taken?)")?;
+    Ok(id)
+}
+
+/// Creates an organising unit of a commune.
+pub async fn create_unit(db: &Db, commune: CommuneId, code: &str, name: &str) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO units (commune_id, code, name) VALUES (?, ?, ?)")
+        .bind(commune.as_bytes().as_slice())
+        .bind(code.trim())
+        .bind(name.trim())
+        .execute(&db.write)
+        .await
+        .context("creating the unit")?;
+    Ok(())
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Login name, unique.
+    pub username: &'a str,
+    /// Name shown to people.
+    pub display_name: &'a str,
+    /// Role.
+    pub role: Role,
+    /// Commune.
+    pub commune: CommuneId,
+    /// Village (required for collaborators).
+    pub village: Option<VillageId>,
+}
+
+/// Creates a user.
+pub async fn create_user(db: &Db, u: NewUser<'_>) -> anyhow::Result<UserId> {
+    if u.role == Role::Collaborator && u.village.is_none() {
+        bail!("a collaborator belongs to a village: give --village");
+    }
+    let id = UserId(Uuid::now_v7());
+    let mut tx = db.write.begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, commune_id, village_id, username, display_name, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.as_bytes().as_slice())
+    .bind(u.commune.as_bytes().as_slice())
+    .bind(u.village.map(|v| v.as_bytes().to_vec()))
+    .bind(u.username.trim())
+    .bind(u.display_name.trim())
+    .bind(u.role.code())
+    .bind(crate::now_ms())
+    .execute(&mut *tx)
+    .await
+    .context("creating the user (is the username taken? does the village exist?)")?;
+    audit(&mut tx, Some(id), None, "user.create", None, u.role.code()).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The user with this username.
+pub async fn user_by_name(db: &Db, username: &str) -> anyhow::Result<UserId> {
+    let row = sqlx::query("SELECT id FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.read)
+        .await?
+        .with_context(|| format!("no user {username:?}"))?;
+    UserId::from_slice(&row.get::<Vec<u8>, _>(0)).context("bad user id")
+}
+
+/// Issues a one-time enrolment code for a user's phone, valid for `ttl_secs`. Only its hash is stored.
+pub async fn issue_enrolment_code(db: &Db, user: UserId, ttl_secs: u64) -> anyhow::Result<String> {
+    let code = auth::new_enrolment_code();
+    let now = crate::now_ms();
+    let mut tx = db.write.begin().await?;
+    sqlx::query("INSERT INTO enrolment_codes (code_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(auth::hash_secret(&auth::normalise_code(&code)))
+        .bind(user.as_bytes().as_slice())
+        .bind(now)
+        .bind(now + (ttl_secs as i64) * 1000)
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, Some(user), None, "enrolment_code.issue", None, "").await?;
+    tx.commit().await?;
+    Ok(code)
+}
+
+/// A device of a user, for listing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub id: DeviceId,
+    /// Name given at enrolment.
+    pub name: String,
+    /// When it enrolled (Unix ms).
+    pub enrolled_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// The devices of a user.
+pub async fn list_devices(db: &Db, user: UserId) -> anyhow::Result<Vec<DeviceInfo>> {
+    let rows = sqlx::query("SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ? ORDER BY enrolled_at")
+        .bind(user.as_bytes().as_slice())
+        .fetch_all(&db.read)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(DeviceInfo {
+                id: DeviceId::from_slice(&r.get::<Vec<u8>, _>(0)).context("bad device id")?,
+                name: r.get(1),
+                enrolled_at: r.get(2),
+                revoked_at: r.get(3),
+            })
+        })
+        .collect()
+}
+
+/// Revokes a device: refused from its next request on, and told to wipe its GBV data.
+pub async fn revoke_device(db: &Db, device: DeviceId) -> anyhow::Result<()> {
+    let mut tx = db.write.begin().await?;
+    let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(crate::now_ms())
+        .bind(device.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        bail!("no active device {device}");
+    }
+    audit(&mut tx, None, Some(device), "device.revoke", None, "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    /// When (Unix ms).
+    pub at: i64,
+    /// Who.
+    pub user: Option<String>,
+    /// Which device.
+    pub device: Option<String>,
+    /// What.
+    pub action: String,
+    /// Which record.
+    pub record: Option<String>,
+    /// More.
+    pub detail: String,
+}
+
+/// The audit log, oldest first.
+pub async fn list_audit(db: &Db) -> anyhow::Result<Vec<AuditEntry>> {
+    let rows = sqlx::query("SELECT at, actor_user, device_id, action, record_id, detail FROM audit_log ORDER BY id")
+        .fetch_all(&db.read)
+        .await?;
+    let uuid = |b: Option<Vec<u8>>| b.and_then(|b| Uuid::from_slice(&b).ok()).map(|u| u.to_string());
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            at: r.get(0),
+            user: uuid(r.get(1)),
+            device: uuid(r.get(2)),
+            action: r.get(3),
+            record: uuid(r.get(4)),
+            detail: r.get(5),
+        })
+        .collect())
+}

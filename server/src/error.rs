@@ -1,0 +1,135 @@
+//! `ApiError`: every error an HTTP handler can return, and the only place that knows HTTP
+//! status codes. Each variant documents its status; the body is always
+//! `{"error": "<stable code>", "message": "<human text>"}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (bad wire body, bad JSON, bad parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid credentials (missing, expired or forged token; wrong device secret).
+    #[error("authentication required")]
+    Unauthorized,
+    /// 403: the device was revoked; the app must wipe its local GBV data.
+    #[error("this device has been revoked; wipe local GBV data")]
+    DeviceRevoked,
+    /// 403: authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing (or not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// 409: the request conflicts with the current state (e.g. a used enrolment code).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body or a batch is over a limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 422: well-formed but unacceptable content (e.g. a change that is not a valid record change).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 429: too many attempts; retry later.
+    #[error("too many attempts; retry in {0} s")]
+    TooManyRequests(u64),
+    /// 500: a bug or a storage failure. Details go to the log, never to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+    /// 503: the server is shutting down or its database is unreachable.
+    #[error("service unavailable")]
+    Unavailable,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    wipe_gbv: bool,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::DeviceRevoked | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::DeviceRevoked => "device_revoked",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::TooManyRequests(_) => "too_many_requests",
+            ApiError::Internal(_) => "internal",
+            ApiError::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = %format!("{e:#}"), "internal error");
+        }
+        let status = self.status();
+        let body = Body { error: self.code(), message: self.to_string(), wipe_gbv: matches!(self, ApiError::DeviceRevoked) };
+        let mut resp = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests(secs) = self
+            && let Ok(v) = secs.to_string().parse()
+        {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ApiError::Unavailable,
+            e => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+/// Maps a rejected body (axum's extractor errors) to our error shape.
+pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge(text)
+    } else {
+        ApiError::BadRequest(text)
+    }
+}
+
+/// Whether a status means "body too large" (for the middleware that re-shapes axum's own 413s).
+pub fn is_too_large(status: StatusCode) -> bool {
+    status == StatusCode::PAYLOAD_TOO_LARGE
+}

@@ -1,0 +1,210 @@
+//! The router: every route of the server in one table, plus enrolment, tokens and health.
+
+use crate::auth::{self, AuthDevice, Role};
+use crate::error::{ApiError, body_rejection};
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
+use sqlx::Row;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Every route, for the router and for tests that must cover each one.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/enrol"),
+    ("POST", "/api/v1/token"),
+    ("POST", "/api/v1/sync"),
+    ("GET", "/api/v1/me"),
+];
+
+/// Builds the application.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/enrol", post(enrol))
+        .route("/api/v1/token", post(token))
+        .route("/api/v1/sync", post(crate::sync::sync))
+        .route("/api/v1/me", get(me))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                // Path only: query strings could carry identifiers.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.db.read).await.map_err(|_| ApiError::Unavailable)?;
+    Ok("ready")
+}
+
+/// Body of `POST /api/v1/enrol`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The one-time code, as shown (separators and case do not matter).
+    pub code: String,
+    /// A name for the device, shown to admins ("Điện thoại của Lan").
+    pub device_name: String,
+}
+
+/// Answer of `POST /api/v1/enrol`: the device's credential. The secret is shown once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The new device id (also its Automerge actor).
+    pub device_id: DeviceId,
+    /// The device secret, to exchange for access tokens. Keep it in the platform keystore.
+    pub device_secret: String,
+    /// The enrolled user.
+    pub user_id: UserId,
+    /// The user's role.
+    pub role: Role,
+    /// The user's commune.
+    pub commune_id: CommuneId,
+    /// The user's village, if any.
+    pub village_id: Option<VillageId>,
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    body: Result<Json<EnrolRequest>, JsonRejection>,
+) -> Result<Json<EnrolResponse>, ApiError> {
+    let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let name = req.device_name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::BadRequest("device_name must be 1 to 100 characters".into()));
+    }
+    let code_hash = auth::hash_secret(&auth::normalise_code(&req.code));
+    let now = crate::now_ms();
+    let device = DeviceId(uuid::Uuid::new_v4());
+    let secret = auth::new_device_secret();
+    let mut tx = state.db.write.begin().await?;
+    let row = sqlx::query(
+        "SELECT c.user_id, c.expires_at, c.used_at, u.role, u.commune_id, u.village_id, u.disabled_at
+         FROM enrolment_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = ?",
+    )
+    .bind(code_hash.as_slice())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::Unauthorized)?;
+    if row.get::<Option<i64>, _>(2).is_some() {
+        return Err(ApiError::Conflict("this enrolment code has already been used".into()));
+    }
+    if row.get::<i64, _>(1) < now || row.get::<Option<i64>, _>(6).is_some() {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(|| anyhow::anyhow!("bad user id"))?;
+    let role = Role::from_code(&row.get::<String, _>(3)).ok_or_else(|| anyhow::anyhow!("bad role"))?;
+    let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or_else(|| anyhow::anyhow!("bad commune"))?;
+    let village = row.get::<Option<Vec<u8>>, _>(5).and_then(|v| VillageId::from_slice(&v));
+    sqlx::query("UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?")
+        .bind(now)
+        .bind(device.as_bytes().as_slice())
+        .bind(code_hash.as_slice())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(device.as_bytes().as_slice())
+        .bind(user.as_bytes().as_slice())
+        .bind(name)
+        .bind(auth::hash_secret(&secret))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    crate::admin::audit(&mut tx, Some(user), Some(device), "device.enrol", None, "").await?;
+    tx.commit().await?;
+    tracing::info!(device = %device, user = %user, "device enrolled");
+    Ok(Json(EnrolResponse { device_id: device, device_secret: secret, user_id: user, role, commune_id: commune, village_id: village }))
+}
+
+/// Body of `POST /api/v1/token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// The device id.
+    pub device_id: DeviceId,
+    /// The device secret from enrolment.
+    pub device_secret: String,
+}
+
+/// Answer of `POST /api/v1/token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// A bearer token for the API.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+async fn token(
+    State(state): State<AppState>,
+    body: Result<Json<TokenRequest>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let row = sqlx::query(
+        "SELECT d.user_id, d.secret_hash, d.revoked_at, u.disabled_at FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?",
+    )
+    .bind(req.device_id.as_bytes().as_slice())
+    .fetch_optional(&state.db.read)
+    .await?
+    .ok_or(ApiError::Unauthorized)?;
+    let stored: Vec<u8> = row.get(1);
+    if !constant_time_eq(&stored, &auth::hash_secret(&req.device_secret)) {
+        return Err(ApiError::Unauthorized);
+    }
+    if row.get::<Option<i64>, _>(2).is_some() {
+        return Err(ApiError::DeviceRevoked);
+    }
+    if row.get::<Option<i64>, _>(3).is_some() {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(|| anyhow::anyhow!("bad user id"))?;
+    let ttl = state.limits.token_ttl_secs;
+    let now_secs = crate::now_ms() as u64 / 1000;
+    Ok(Json(TokenResponse { access_token: state.keys.issue(user, req.device_id, now_secs, ttl), expires_in: ttl }))
+}
+
+/// Answer of `GET /api/v1/me`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MeResponse {
+    /// The user.
+    pub user_id: UserId,
+    /// The device.
+    pub device_id: DeviceId,
+    /// The role.
+    pub role: Role,
+    /// The commune.
+    pub commune_id: CommuneId,
+    /// The village, if any.
+    pub village_id: Option<VillageId>,
+}
+
+async fn me(auth: AuthDevice) -> Json<MeResponse> {
+    Json(MeResponse {
+        user_id: auth.user,
+        device_id: auth.device,
+        role: auth.role,
+        commune_id: auth.commune,
+        village_id: auth.village,
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

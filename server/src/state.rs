@@ -1,0 +1,18 @@
+//! The state shared by every handler: the database, the signing keys and the configuration.
+
+use crate::auth::Keys;
+use crate::config::Limits;
+use crate::db::Db;
+use std::sync::Arc;
+
+/// Handler state. Cheap to clone; the server keeps nothing else between requests, so several
+/// instances on one database behave as one.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Token signing keys.
+    pub keys: Arc<Keys>,
+    /// Limits and lifetimes.
+    pub limits: Arc<Limits>,
+}

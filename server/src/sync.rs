@@ -1,0 +1,414 @@
+//! `POST /api/v1/sync`: one round trip that stores a device's changes and answers with what it
+//! has not seen. See `docs/sync-protocol.md` for the contract; this is how it is kept:
+//!
+//! - **No loss.** The push is applied in one write transaction, committed with
+//!   `synchronous=FULL` before the answer acknowledges it.
+//! - **Idempotence.** A change already in a record's document is skipped; the log has
+//!   `UNIQUE (record_id, hash)`.
+//! - **Causality.** Automerge applies a change only after its dependencies; a change whose
+//!   dependencies have not arrived is kept in `pending_changes` (acknowledged, durable) and enters
+//!   the log when they do. Log order is therefore a causal order, and so is every page of it.
+//! - **Scope.** What a device may read and write comes from its user's row, never the request.
+//! - **Cost proportional to change.** The pull reads the log by `(commune, village, seq)` from the
+//!   cursor: a sync with nothing new reads nothing.
+//! - **Attribution.** A device may only push changes it made: every change's actor must be the
+//!   device and its author the device's user.
+
+use crate::auth::{AuthDevice, Role};
+use crate::error::{ApiError, body_rejection};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use sotay_sync_core::inspect::inspect_change;
+use sotay_sync_core::wire::{
+    self, ChangeBytes, RecordChanges, RecordSnapshot, SnapshotCursor, SyncRequest, SyncResponse,
+};
+use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordKind, VillageId};
+use sqlx::Row;
+
+/// The sync endpoint.
+pub async fn sync(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let request: SyncRequest = wire::decode(&body, state.limits.max_sync_payload_bytes).map_err(|e| match e {
+        wire::WireError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+        e => ApiError::BadRequest(e.to_string()),
+    })?;
+    if auth.role == Role::Admin {
+        return Err(ApiError::Forbidden("admin accounts do not sync records".into()));
+    }
+    if request.push.len() > state.limits.max_push_records {
+        return Err(ApiError::TooLarge(format!(
+            "a sync may push at most {} records; send the rest in the next sync",
+            state.limits.max_push_records
+        )));
+    }
+    let pushed_records = request.push.len();
+    let pushed_changes: usize = request.push.iter().map(|p| p.changes.len()).sum();
+    let acked_through = if request.push.is_empty() {
+        0
+    } else {
+        ingest(&state, &auth, &request.push).await?;
+        request.outbox_through
+    };
+    let mut response = pull(&state, &auth, &request).await?;
+    response.acked_through = acked_through;
+    tracing::info!(
+        device = %auth.device,
+        pushed_records,
+        pushed_changes,
+        sent_changes = response.changes.iter().map(|c| c.changes.len()).sum::<usize>(),
+        sent_snapshots = response.snapshots.len(),
+        cursor = response.cursor,
+        more = response.more,
+        "sync"
+    );
+    Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
+}
+
+struct Incoming {
+    hash: [u8; 32],
+    bytes: Vec<u8>,
+}
+
+/// Stores a push in one transaction. Any refused record refuses the whole push: nothing is stored.
+async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> Result<(), ApiError> {
+    // Decode and check attribution before touching the database.
+    let mut batches = Vec::with_capacity(push.len());
+    for rc in push {
+        let id = rc.record_id().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let mut incoming = Vec::with_capacity(rc.changes.len());
+        for ChangeBytes(bytes) in &rc.changes {
+            let info = inspect_change(bytes)
+                .map_err(|e| ApiError::Unprocessable(format!("record {id}: not an Automerge change: {e}")))?;
+            if info.device != Some(auth.device) || info.user.is_some_and(|u| u != auth.user) {
+                return Err(ApiError::Forbidden(format!(
+                    "record {id}: a device may only send changes it made itself"
+                )));
+            }
+            incoming.push(Incoming { hash: info.hash, bytes: bytes.clone() });
+        }
+        batches.push((id, incoming));
+    }
+
+    let now = crate::now_ms();
+    let mut tx = state.db.write.begin().await?;
+    for (id, incoming) in batches {
+        let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, doc FROM records WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let pending: Vec<Incoming> = sqlx::query("SELECT hash, bytes FROM pending_changes WHERE record_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| Incoming { hash: r.get::<Vec<u8>, _>(0).try_into().unwrap_or([0; 32]), bytes: r.get(1) })
+            .collect();
+        let all: Vec<Vec<u8>> = incoming.iter().chain(&pending).map(|c| c.bytes.clone()).collect();
+        let unprocessable = |e: sotay_sync_core::RecordError| ApiError::Unprocessable(format!("record {id}: {e}"));
+
+        let (mut record, heads_before, scope) = match row {
+            Some(row) => {
+                let scope = Scope {
+                    commune: CommuneId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?,
+                    village: VillageId::from_slice(&row.get::<Vec<u8>, _>(1)).ok_or_else(corrupt)?,
+                    kind: RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?,
+                    owner_device: DeviceId::from_slice(&row.get::<Vec<u8>, _>(3)).ok_or_else(corrupt)?,
+                };
+                if !scope.writable_by(auth) {
+                    return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
+                }
+                let mut record = Record::load(&row.get::<Vec<u8>, _>(4), None).map_err(|e| ApiError::Internal(e.into()))?;
+                let heads = record.heads();
+                record.apply_changes(&all).map_err(unprocessable)?;
+                (record, heads, scope)
+            }
+            None => {
+                let mut record = Record::from_changes(&all, None).map_err(|e| {
+                    ApiError::Unprocessable(format!("record {id}: the first change of a new record is missing or invalid: {e}"))
+                })?;
+                if record.id() != id {
+                    return Err(ApiError::Unprocessable(format!("record {id}: the document carries another id")));
+                }
+                let scope = Scope {
+                    commune: record.commune(),
+                    village: record.village(),
+                    kind: record.kind(),
+                    owner_device: record.creation().device.ok_or_else(|| {
+                        ApiError::Unprocessable(format!("record {id}: the creating device is unknown"))
+                    })?,
+                };
+                if scope.owner_device != auth.device || !scope.writable_by(auth) {
+                    return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
+                }
+                let village_known = sqlx::query("SELECT 1 FROM villages WHERE id = ? AND commune_id = ?")
+                    .bind(scope.village.as_bytes().as_slice())
+                    .bind(scope.commune.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if village_known.is_none() {
+                    return Err(ApiError::Unprocessable(format!("record {id}: unknown village")));
+                }
+                (record, Vec::new(), scope)
+            }
+        };
+        if record.author_of(auth.device) != Some(auth.user) {
+            return Err(ApiError::Forbidden(format!("record {id}: changes must name the device's user as author")));
+        }
+        if record.commune() != scope.commune || record.village() != scope.village {
+            return Err(ApiError::Unprocessable(format!("record {id}: commune and village are fixed at creation")));
+        }
+
+        let new_changes = record.changes_since(&heads_before);
+        let mut last_seq = None;
+        for (hash, device, bytes) in &new_changes {
+            let seq: i64 = sqlx::query(
+                "INSERT INTO changes (commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            )
+            .bind(scope.commune.as_bytes().as_slice())
+            .bind(scope.village.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .bind(scope.kind == RecordKind::GbvReferral)
+            .bind(scope.owner_device.as_bytes().as_slice())
+            .bind(device.unwrap_or(auth.device).as_bytes().as_slice())
+            .bind(hash.as_slice())
+            .bind(bytes.as_slice())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+            last_seq = Some(seq);
+        }
+        for c in &pending {
+            if record.has_change(&c.hash) {
+                sqlx::query("DELETE FROM pending_changes WHERE record_id = ? AND hash = ?")
+                    .bind(id.as_bytes().as_slice())
+                    .bind(c.hash.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for c in &incoming {
+            if !record.has_change(&c.hash) {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO pending_changes (record_id, hash, device_id, bytes, received_at) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(id.as_bytes().as_slice())
+                .bind(c.hash.as_slice())
+                .bind(auth.device.as_bytes().as_slice())
+                .bind(c.bytes.as_slice())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let Some(seq) = last_seq else { continue };
+        let view = record.view();
+        let event_date = view.held_on.or(view.reported_on).map(|d| d.to_string());
+        sqlx::query(
+            "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, view = excluded.view, review_state = excluded.review_state,
+                conflicted = excluded.conflicted, deleted = excluded.deleted, event_date = excluded.event_date, updated_seq = excluded.updated_seq",
+        )
+        .bind(scope.commune.as_bytes().as_slice())
+        .bind(scope.village.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .bind(scope.kind.code())
+        .bind(scope.owner_device.as_bytes().as_slice())
+        .bind(view.created.user.map(|u| u.as_bytes().to_vec()).unwrap_or_default())
+        .bind(record.save())
+        .bind(serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.into()))?)
+        .bind(view.review_state.to_string())
+        .bind(!view.conflicts.is_empty() || view.delete_conflict)
+        .bind(view.deleted)
+        .bind(event_date)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn corrupt() -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("a stored record row is corrupt"))
+}
+
+/// Where a record lives and who owns it, fixed at creation.
+struct Scope {
+    commune: CommuneId,
+    village: VillageId,
+    kind: RecordKind,
+    owner_device: DeviceId,
+}
+
+impl Scope {
+    /// Whether this device may change the record (SPEC §5 roles).
+    fn writable_by(&self, auth: &AuthDevice) -> bool {
+        if self.commune != auth.commune {
+            return false;
+        }
+        match (auth.role, self.kind) {
+            (Role::Collaborator, RecordKind::Activity) => auth.village == Some(self.village),
+            (Role::Collaborator, RecordKind::GbvReferral) => {
+                auth.village == Some(self.village) && self.owner_device == auth.device
+            }
+            (Role::Reviewer, RecordKind::Activity) => true,
+            (Role::Reviewer, RecordKind::GbvReferral) => false,
+            (Role::GbvFocalPoint, _) => true,
+            (Role::Admin, _) => false,
+        }
+    }
+}
+
+/// What the device has not seen: snapshot pages while provisioning, then the log after its cursor.
+async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
+    if req.cursor == 0 || req.snapshot.is_some() {
+        return provision(state, auth, req).await;
+    }
+    let limit = state.limits.page_changes as i64;
+    let me = auth.device.as_bytes().as_slice();
+    let commune = auth.commune.as_bytes().as_slice();
+    let cursor = req.cursor as i64;
+    let rows = match (auth.role, auth.village) {
+        (Role::Collaborator, Some(village)) => {
+            sqlx::query(
+                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = ?2 AND village_id = ?3 AND seq > ?4 AND (sensitive = 0 OR owner_device = ?1)
+                 ORDER BY seq LIMIT ?5",
+            )
+            .bind(me)
+            .bind(commune)
+            .bind(village.as_bytes().as_slice())
+            .bind(cursor)
+            .bind(limit + 1)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        (Role::Reviewer, _) => {
+            sqlx::query(
+                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = ?2 AND seq > ?3 AND sensitive = 0 ORDER BY seq LIMIT ?4",
+            )
+            .bind(me)
+            .bind(commune)
+            .bind(cursor)
+            .bind(limit + 1)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        (Role::GbvFocalPoint, _) => {
+            sqlx::query(
+                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            )
+            .bind(me)
+            .bind(commune)
+            .bind(cursor)
+            .bind(limit + 1)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
+    };
+    let more = rows.len() as i64 > limit;
+    let mut response = SyncResponse { cursor: req.cursor, more, ..SyncResponse::default() };
+    let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    for row in rows.into_iter().take(limit as usize) {
+        response.cursor = row.get::<i64, _>(0) as u64;
+        let Some(bytes) = row.get::<Option<Vec<u8>>, _>(2) else { continue };
+        let record: Vec<u8> = row.get(1);
+        let i = *index.entry(record.clone()).or_insert_with(|| {
+            response.changes.push(RecordChanges { record, changes: Vec::new() });
+            response.changes.len() - 1
+        });
+        response.changes[i].changes.push(ChangeBytes(bytes));
+    }
+    Ok(response)
+}
+
+/// Provisioning: compacted documents of every record in scope, in id order, paged by bytes.
+/// The snapshot is taken at log position `upto`; changes after it arrive by the log afterwards
+/// (a record newer than `upto` in its snapshot receives some changes twice, which is harmless).
+async fn provision(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
+    let snap = match &req.snapshot {
+        Some(s) => s.clone(),
+        None => {
+            let upto: Option<i64> =
+                sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&state.db.read).await?.get(0);
+            SnapshotCursor { upto: upto.unwrap_or(0) as u64, after: None }
+        }
+    };
+    let after = snap.after.clone().unwrap_or_default();
+    let me = auth.device.as_bytes().as_slice();
+    let commune = auth.commune.as_bytes().as_slice();
+    const ROWS: i64 = 2000;
+    let rows = match (auth.role, auth.village) {
+        (Role::Collaborator, Some(village)) => {
+            sqlx::query(
+                "SELECT id, doc FROM records WHERE commune_id = ?1 AND village_id = ?2 AND id > ?3
+                 AND (kind = 'activity' OR owner_device = ?4) ORDER BY id LIMIT ?5",
+            )
+            .bind(commune)
+            .bind(village.as_bytes().as_slice())
+            .bind(after.as_slice())
+            .bind(me)
+            .bind(ROWS)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        (Role::Reviewer, _) => {
+            sqlx::query(
+                "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
+            )
+            .bind(commune)
+            .bind(after.as_slice())
+            .bind(ROWS)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        (Role::GbvFocalPoint, _) => {
+            sqlx::query("SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
+                .bind(commune)
+                .bind(after.as_slice())
+                .bind(ROWS)
+                .fetch_all(&state.db.read)
+                .await?
+        }
+        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
+    };
+    let full_page = rows.len() as i64 == ROWS;
+    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
+    let mut bytes = 0;
+    let mut cut = false;
+    for row in rows {
+        let record: Vec<u8> = row.get(0);
+        let doc: Vec<u8> = row.get(1);
+        if bytes > 0 && bytes + doc.len() > state.limits.page_snapshot_bytes {
+            cut = true;
+            break;
+        }
+        bytes += doc.len();
+        response.snapshots.push(RecordSnapshot { record, doc });
+    }
+    if cut || full_page {
+        let last = response.snapshots.last().map(|s| s.record.clone());
+        response.snapshot = Some(SnapshotCursor { upto: snap.upto, after: last.or(snap.after) });
+        response.more = true;
+    } else {
+        // Done: continue from the log position the snapshot was taken at.
+        response.cursor = snap.upto.max(req.cursor);
+        response.snapshot = None;
+        response.more = snap.upto > req.cursor;
+    }
+    Ok(response)
+}
