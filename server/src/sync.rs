@@ -51,13 +51,20 @@ pub async fn sync(
     }
     let pushed_records = request.push.len();
     let pushed_changes: usize = request.push.iter().map(|p| p.changes.len()).sum();
+    // A device that has never synced is provisioned from snapshots, unless the log is empty:
+    // then there is nothing to provision and its own first push must not come back to it.
+    let provision = request.snapshot.is_some() || (request.cursor == 0 && !log_is_empty(&state).await?);
     let acked_through = if request.push.is_empty() {
         0
     } else {
         ingest(&state, &auth, &request.push).await?;
         request.outbox_through
     };
-    let mut response = pull(&state, &auth, &request).await?;
+    let mut response = if provision {
+        provision_page(&state, &auth, &request).await?
+    } else {
+        pull(&state, &auth, &request).await?
+    };
     response.acked_through = acked_through;
     tracing::info!(
         device = %auth.device,
@@ -270,11 +277,12 @@ impl Scope {
     }
 }
 
-/// What the device has not seen: snapshot pages while provisioning, then the log after its cursor.
+async fn log_is_empty(state: &AppState) -> Result<bool, ApiError> {
+    Ok(sqlx::query("SELECT 1 FROM changes LIMIT 1").fetch_optional(&state.db.read).await?.is_none())
+}
+
+/// What the device has not seen: the log in its scope after its cursor, minus its own changes.
 async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
-    if req.cursor == 0 || req.snapshot.is_some() {
-        return provision(state, auth, req).await;
-    }
     let limit = state.limits.page_changes as i64;
     let me = auth.device.as_bytes().as_slice();
     let commune = auth.commune.as_bytes().as_slice();
@@ -339,7 +347,7 @@ async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<
 /// Provisioning: compacted documents of every record in scope, in id order, paged by bytes.
 /// The snapshot is taken at log position `upto`; changes after it arrive by the log afterwards
 /// (a record newer than `upto` in its snapshot receives some changes twice, which is harmless).
-async fn provision(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
+async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
     let snap = match &req.snapshot {
         Some(s) => s.clone(),
         None => {

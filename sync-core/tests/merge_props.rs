@@ -534,8 +534,17 @@ fn converge(
     Ok((written, view))
 }
 
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn activity_replicas_converge(script in script(activity_edit()), seed in any::<u64>()) {
@@ -905,6 +914,29 @@ fn a_delete_concurrent_with_an_edit_stays_deleted_and_is_flagged_until_restored(
     assert_eq!(view.attendance_female, Some(25));
     // Restoring a record that is not deleted makes no change.
     assert_eq!(rs[0].restore(BASE + 5_000).unwrap(), None);
+}
+
+/// BUG (record.rs `resolve`): `resolve` does not refuse a deleted record (as `edit` does) and
+/// counts as a content edit, so resolving a conflict on a record deleted earlier (nothing
+/// concurrent) raises `delete_conflict`, which SPEC §4 reserves for a delete concurrent with an
+/// edit. Either refusing with `Deleted` or not flagging would satisfy this test.
+#[test]
+#[ignore = "bug in Record::resolve on a deleted record (see the final report)"]
+fn resolving_a_conflict_on_a_deleted_record_does_not_raise_a_delete_conflict() {
+    let (mut rs, _) = replicas(RecordKind::Activity, &activity_edits(), 2);
+    rs[0].edit(&[Edit::Location("Sân đình".into())], BASE + 1_000).unwrap().unwrap();
+    rs[1].edit(&[Edit::Location("Chợ".into())], BASE + 2_000).unwrap().unwrap();
+    sync_all(&mut rs);
+    rs[0].delete(BASE + 3_000).unwrap();
+    let v = rs[0].view();
+    assert!(v.deleted && !v.delete_conflict);
+    match rs[0].resolve(Field::Location, 0, BASE + 4_000) {
+        Err(RecordError::Deleted) => {}
+        other => {
+            assert!(other.is_ok(), "{other:?}");
+            assert!(!rs[0].view().delete_conflict, "a sequential resolve was flagged as concurrent");
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,136 @@
+//! Authentication at the sync endpoint: missing, garbage, forged, expired tokens get 401 and
+//! change nothing; a revoked device gets 403 with the instruction to wipe; bad bodies get a
+//! clear 4xx and store nothing; bodies over the limit get 413.
+
+use sotay_server::auth::Keys;
+use sotay_server::config::Limits;
+use sotay_sync_core::wire;
+use sotay_tests::*;
+
+async fn post_sync(app: &TestApp, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
+    let mut req = reqwest::Client::new().post(format!("{}/api/v1/sync", app.base)).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401_and_change_nothing() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut a = app.device("lan").await;
+    a.add_activity(1, 2);
+    let body = wire::encode(&a.device.prepare_sync(1 << 20).unwrap());
+    let identity = a.device.identity();
+    let now = sotay_server::now_ms() as u64 / 1000;
+    let forged = Keys::from_secret(b"not the server's key").unwrap().issue(identity.user, identity.device, now, 600);
+    let expired = app.state.keys.issue(identity.user, identity.device, now - 7200, 600);
+    let not_yet = app.state.keys.issue(identity.user, identity.device, now + 7200, 600);
+    let other_device = app.state.keys.issue(identity.user, sotay_sync_core::DeviceId(uuid::Uuid::new_v4()), now, 600);
+    let mut parts: Vec<&str> = a.token.split('.').collect();
+    let tampered_payload = format!("{}x", parts[1]);
+    parts[1] = &tampered_payload;
+    let tampered = parts.join(".");
+    for token in [None, Some("garbage"), Some(""), Some(forged.as_str()), Some(expired.as_str()), Some(not_yet.as_str()), Some(other_device.as_str()), Some(tampered.as_str())] {
+        let (status, text) = post_sync(&app, token, body.clone()).await;
+        assert_eq!(status, 401, "token {token:?}: {text}");
+        assert!(text.contains("unauthorized"));
+    }
+    assert_eq!(app.log_len().await, 0);
+    assert_eq!(app.record_count().await, 0);
+    let (status, _) = post_sync(&app, Some(&a.token), body).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_revoked_device_is_refused_on_its_next_request_and_told_to_wipe() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut a = app.device("lan").await;
+    a.sync().await;
+    sotay_server::admin::revoke_device(&app.state.db, a.device.identity().device).await.unwrap();
+    let body = wire::encode(&a.device.prepare_sync(1 << 20).unwrap());
+    let (status, text) = post_sync(&app, Some(&a.token), body).await;
+    assert_eq!(status, 403);
+    assert!(text.contains("device_revoked") && text.contains("\"wipe_gbv\":true"), "{text}");
+    let err = a.client.token(a.device.identity().device, &a.secret).await.unwrap_err();
+    assert!(matches!(err, sotay_server::client::ClientError::Revoked));
+}
+
+#[tokio::test]
+async fn garbage_bodies_get_400_and_store_nothing() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let a = app.device("lan").await;
+    let mut bad_change = wire::encode(&wire::SyncRequest {
+        cursor: 0,
+        snapshot: None,
+        outbox_through: 1,
+        push: vec![wire::RecordChanges { record: vec![7; 16], changes: vec![wire::ChangeBytes(vec![1, 2, 3])] }],
+    });
+    let bad_id = wire::encode(&wire::SyncRequest {
+        cursor: 0,
+        snapshot: None,
+        outbox_through: 1,
+        push: vec![wire::RecordChanges { record: vec![7; 3], changes: vec![] }],
+    });
+    for (body, want) in [
+        (Vec::new(), 400),
+        (b"{\"cursor\": 0}".to_vec(), 400),
+        (b"ST\x09\x00".to_vec(), 400),
+        (b"ST\x01\x01garbage".to_vec(), 400),
+        (bad_id, 400),
+        (std::mem::take(&mut bad_change), 422),
+    ] {
+        let (status, text) = post_sync(&app, Some(&a.token), body).await;
+        assert_eq!(status, want, "{text}");
+        assert!(text.contains("\"message\""), "{text}");
+    }
+    assert_eq!(app.log_len().await, 0);
+    assert_eq!(app.record_count().await, 0);
+}
+
+#[tokio::test]
+async fn bodies_and_batches_over_the_limits_are_refused_whole() {
+    let limits = Limits { max_body_bytes: 4096, max_push_records: 3, ..Limits::default() };
+    let app = spawn_app_with(limits).await;
+    app.commune().await;
+    let mut a = app.device("lan").await;
+    // Just past the body limit, with a Content-Length…
+    let (status, _) = post_sync(&app, Some(&a.token), vec![0; 4097]).await;
+    assert_eq!(status, 413);
+    // …and streamed (chunked) without one.
+    assert_eq!(chunked_post(&app, &a.token, 4097).await, 413);
+    // A batch of 4 records when 3 are allowed: 413, nothing stored.
+    for i in 0..4 {
+        a.add_activity(i, i);
+    }
+    let body = wire::encode(&a.device.prepare_sync(1 << 20).unwrap());
+    assert!(body.len() < 4096);
+    let (status, text) = post_sync(&app, Some(&a.token), body).await;
+    assert_eq!(status, 413, "{text}");
+    assert_eq!(app.record_count().await, 0);
+}
+
+/// Posts `len` bytes as a chunked body (no Content-Length) over a raw connection; returns the status.
+async fn chunked_post(app: &TestApp, token: &str, len: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sync HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    for chunk in vec![0u8; len].chunks(1000) {
+        let _ = conn.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await;
+        let _ = conn.write_all(chunk).await;
+        let _ = conn.write_all(b"\r\n").await;
+    }
+    let _ = conn.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = conn.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}

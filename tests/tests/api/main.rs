@@ -1,0 +1,5 @@
+//! End-to-end tests: one test binary, each test on a real server on port 0 with a fresh database.
+
+mod auth;
+mod budgets;
+mod sync;
