@@ -1,1 +1,3 @@
-fn main(){}
+//! The Sổ Tay benchmark program (filled by the benchmark issue).
+
+fn main() {}

@@ -18,15 +18,17 @@ pub async fn audit(
     record: Option<&[u8]>,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_log (at, actor_user, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(crate::now_ms())
-        .bind(user.map(|u| u.as_bytes().to_vec()))
-        .bind(device.map(|d| d.as_bytes().to_vec()))
-        .bind(action)
-        .bind(record)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_user, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(crate::now_ms())
+    .bind(user.map(|u| u.as_bytes().to_vec()))
+    .bind(device.map(|d| d.as_bytes().to_vec()))
+    .bind(action)
+    .bind(record)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -149,10 +151,11 @@ pub struct DeviceInfo {
 
 /// The devices of a user.
 pub async fn list_devices(db: &Db, user: UserId) -> anyhow::Result<Vec<DeviceInfo>> {
-    let rows = sqlx::query("SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ? ORDER BY enrolled_at")
-        .bind(user.as_bytes().as_slice())
-        .fetch_all(&db.read)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ? ORDER BY enrolled_at")
+            .bind(user.as_bytes().as_slice())
+            .fetch_all(&db.read)
+            .await?;
     rows.into_iter()
         .map(|r| {
             Ok(DeviceInfo {

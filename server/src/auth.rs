@@ -98,7 +98,11 @@ impl Keys {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
-        Ok(Keys { encoding: EncodingKey::from_secret(secret)?, decoding: DecodingKey::from_secret(secret)?, validation })
+        Ok(Keys {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
+            validation,
+        })
     }
 
     /// Loads the signing secret from the database, creating it on first start.
@@ -196,11 +200,7 @@ impl FromRequestParts<AppState> for AuthDevice {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
         let (user, device) = state.keys.verify(token.trim())?;
         let row = sqlx::query(
             "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at

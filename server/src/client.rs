@@ -2,9 +2,9 @@
 //! does, in Rust, shared by the `sotay` command line, the end-to-end tests and the benchmark.
 
 use crate::routes::{EnrolRequest, EnrolResponse, TokenRequest, TokenResponse};
+use sotay_sync_core::DeviceId;
 use sotay_sync_core::device::{Device, DeviceError, DeviceStore};
 use sotay_sync_core::wire::{self, SyncRequest, SyncResponse};
-use sotay_sync_core::DeviceId;
 
 /// Largest push per sync request, in change bytes (a slow link should not carry one huge body).
 pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
@@ -81,7 +81,11 @@ impl Client {
         &self.base
     }
 
-    async fn post_json<T: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, body: &T) -> Result<R, ClientError> {
+    async fn post_json<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, ClientError> {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))

@@ -57,7 +57,8 @@ impl FileStore {
     fn persist(&self, mem: &MemoryStore) -> Result<(), FileStoreError> {
         let mut bytes = Vec::new();
         ciborium::into_writer(mem, &mut bytes).map_err(|e| FileStoreError(e.to_string()))?;
-        write_atomically(&self.path, &bytes).map_err(|e| FileStoreError(format!("writing {}: {e}", self.path.display())))
+        write_atomically(&self.path, &bytes)
+            .map_err(|e| FileStoreError(format!("writing {}: {e}", self.path.display())))
     }
 }
 

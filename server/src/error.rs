@@ -94,7 +94,8 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
         let status = self.status();
-        let body = Body { error: self.code(), message: self.to_string(), wipe_gbv: matches!(self, ApiError::DeviceRevoked) };
+        let body =
+            Body { error: self.code(), message: self.to_string(), wipe_gbv: matches!(self, ApiError::DeviceRevoked) };
         let mut resp = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests(secs) = self
             && let Ok(v) = secs.to_string().parse()
@@ -122,11 +123,7 @@ impl From<anyhow::Error> for ApiError {
 
 /// Maps a rejected body (axum's extractor errors) to our error shape.
 pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge(text)
-    } else {
-        ApiError::BadRequest(text)
-    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE { ApiError::TooLarge(text) } else { ApiError::BadRequest(text) }
 }
 
 /// Whether a status means "body too large" (for the middleware that re-shapes axum's own 413s).

@@ -35,13 +35,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync", post(crate::sync::sync))
         .route("/api/v1/me", get(me))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                // Path only: query strings could carry identifiers.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            // Path only: query strings could carry identifiers.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
@@ -131,7 +129,14 @@ async fn enrol(
     crate::admin::audit(&mut tx, Some(user), Some(device), "device.enrol", None, "").await?;
     tx.commit().await?;
     tracing::info!(device = %device, user = %user, "device enrolled");
-    Ok(Json(EnrolResponse { device_id: device, device_secret: secret, user_id: user, role, commune_id: commune, village_id: village }))
+    Ok(Json(EnrolResponse {
+        device_id: device,
+        device_secret: secret,
+        user_id: user,
+        role,
+        commune_id: commune,
+        village_id: village,
+    }))
 }
 
 /// Body of `POST /api/v1/token`.

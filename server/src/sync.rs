@@ -60,11 +60,8 @@ pub async fn sync(
         ingest(&state, &auth, &request.push).await?;
         request.outbox_through
     };
-    let mut response = if provision {
-        provision_page(&state, &auth, &request).await?
-    } else {
-        pull(&state, &auth, &request).await?
-    };
+    let mut response =
+        if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };
     response.acked_through = acked_through;
     tracing::info!(
         device = %auth.device,
@@ -95,9 +92,7 @@ async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> 
             let info = inspect_change(bytes)
                 .map_err(|e| ApiError::Unprocessable(format!("record {id}: not an Automerge change: {e}")))?;
             if info.device != Some(auth.device) || info.user.is_some_and(|u| u != auth.user) {
-                return Err(ApiError::Forbidden(format!(
-                    "record {id}: a device may only send changes it made itself"
-                )));
+                return Err(ApiError::Forbidden(format!("record {id}: a device may only send changes it made itself")));
             }
             incoming.push(Incoming { hash: info.hash, bytes: bytes.clone() });
         }
@@ -132,14 +127,17 @@ async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> 
                 if !scope.writable_by(auth) {
                     return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
                 }
-                let mut record = Record::load(&row.get::<Vec<u8>, _>(4), None).map_err(|e| ApiError::Internal(e.into()))?;
+                let mut record =
+                    Record::load(&row.get::<Vec<u8>, _>(4), None).map_err(|e| ApiError::Internal(e.into()))?;
                 let heads = record.heads();
                 record.apply_changes(&all).map_err(unprocessable)?;
                 (record, heads, scope)
             }
             None => {
                 let mut record = Record::from_changes(&all, None).map_err(|e| {
-                    ApiError::Unprocessable(format!("record {id}: the first change of a new record is missing or invalid: {e}"))
+                    ApiError::Unprocessable(format!(
+                        "record {id}: the first change of a new record is missing or invalid: {e}"
+                    ))
                 })?;
                 if record.id() != id {
                     return Err(ApiError::Unprocessable(format!("record {id}: the document carries another id")));
@@ -351,8 +349,7 @@ async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) 
     let snap = match &req.snapshot {
         Some(s) => s.clone(),
         None => {
-            let upto: Option<i64> =
-                sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&state.db.read).await?.get(0);
+            let upto: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&state.db.read).await?.get(0);
             SnapshotCursor { upto: upto.unwrap_or(0) as u64, after: None }
         }
     };
@@ -374,16 +371,14 @@ async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) 
             .fetch_all(&state.db.read)
             .await?
         }
-        (Role::Reviewer, _) => {
-            sqlx::query(
-                "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
-            )
-            .bind(commune)
-            .bind(after.as_slice())
-            .bind(ROWS)
-            .fetch_all(&state.db.read)
-            .await?
-        }
+        (Role::Reviewer, _) => sqlx::query(
+            "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
+        )
+        .bind(commune)
+        .bind(after.as_slice())
+        .bind(ROWS)
+        .fetch_all(&state.db.read)
+        .await?,
         (Role::GbvFocalPoint, _) => {
             sqlx::query("SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
                 .bind(commune)

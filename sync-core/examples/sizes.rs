@@ -13,24 +13,24 @@ fn main() {
         VillageId(Uuid::from_u128(4)),
         editor,
         &[
-                Edit::Unit("hlhpn".into()),
-                Edit::PlanItem(PlanItem::CommunicationProgramme),
-                Edit::ActivityType(ActivityType::Communication),
-                Edit::Format(Some(Format::Club)),
-                Edit::AddTopic(Topic::GbvFamily),
-                Edit::AddTopic(Topic::GenderEqualityLaw),
-                Edit::HeldOn("2026-11-20".parse().unwrap()),
-                Edit::Location("Nhà văn hóa thôn Đông".into()),
-                Edit::AttendanceFemale(34),
-                Edit::AttendanceMale(21),
-                Edit::Notes("Sinh hoạt CLB tháng hành động, phát tờ rơi.".into()),
+            Edit::Unit("hlhpn".into()),
+            Edit::PlanItem(PlanItem::CommunicationProgramme),
+            Edit::ActivityType(ActivityType::Communication),
+            Edit::Format(Some(Format::Club)),
+            Edit::AddTopic(Topic::GbvFamily),
+            Edit::AddTopic(Topic::GenderEqualityLaw),
+            Edit::HeldOn("2026-11-20".parse().unwrap()),
+            Edit::Location("Nhà văn hóa thôn Đông".into()),
+            Edit::AttendanceFemale(34),
+            Edit::AttendanceMale(21),
+            Edit::Notes("Sinh hoạt CLB tháng hành động, phát tờ rơi.".into()),
         ],
         now,
     )
     .unwrap();
     let edit = r.edit(&[Edit::AttendanceMale(22)], now + 2000).unwrap().unwrap();
     println!("new activity change (creation with all fields): {} B", create.len());
-        println!("saved typical activity: {} B", r.save().len());
+    println!("saved typical activity: {} B", r.save().len());
     println!("one-field edit change: {} B", edit.len());
     println!("author of creation: {:?}", sotay_sync_core::inspect::inspect_change(&create).unwrap().user);
     println!("author of edit: {:?}", sotay_sync_core::inspect::inspect_change(&edit).unwrap().user);

@@ -171,8 +171,15 @@ impl<S: DeviceStore> Device<S> {
     /// Creates a record in this device's village with its first values. `id_ms` seeds the UUIDv7.
     pub fn create(&mut self, kind: RecordKind, edits: &[Edit], now_ms: i64) -> DeviceResult<RecordId, S> {
         let id = RecordId::new_v7(now_ms.max(0) as u64);
-        let (mut record, change) =
-            Record::create(kind, id, self.identity.commune, self.identity.village, self.identity.editor(), edits, now_ms)?;
+        let (mut record, change) = Record::create(
+            kind,
+            id,
+            self.identity.commune,
+            self.identity.village,
+            self.identity.editor(),
+            edits,
+            now_ms,
+        )?;
         self.write_local(&mut record, Some(change))?;
         Ok(id)
     }
@@ -305,7 +312,8 @@ impl<S: DeviceStore> Device<S> {
         self.store.commit(batch).map_err(DeviceError::Store)?;
         // The server acknowledges a push whole or not at all.
         let pushed: usize = request.push.iter().map(|p| p.changes.len()).sum();
-        let acked = if response.acked_through > 0 && response.acked_through == request.outbox_through { pushed } else { 0 };
+        let acked =
+            if response.acked_through > 0 && response.acked_through == request.outbox_through { pushed } else { 0 };
         Ok(SyncProgress { acked, records_received, changes_received, more: response.more })
     }
 

@@ -18,7 +18,6 @@ pub enum MergeKind {
     Text,
 }
 
-
 macro_rules! coded_field {
     ($($variant:ident = $code:literal, $merge:ident, $vi:literal, $en:literal;)+) => {
         /// A field of a record, named by its stable code.
@@ -80,12 +79,32 @@ impl Field {
         use Field::*;
         match kind {
             RecordKind::Activity => &[
-                Unit, PlanItem, ActivityType, Format, Topics, HeldOn, Location, Gps, AttendanceFemale,
-                AttendanceMale, AttendanceEthnicMinority, Notes,
+                Unit,
+                PlanItem,
+                ActivityType,
+                Format,
+                Topics,
+                HeldOn,
+                Location,
+                Gps,
+                AttendanceFemale,
+                AttendanceMale,
+                AttendanceEthnicMinority,
+                Notes,
             ],
             RecordKind::GbvReferral => &[
-                Unit, PlanItem, CaseCode, ReportedOn, SurvivorSex, SurvivorAgeGroup, ViolenceTypes,
-                Setting, ReferredTo, CaseStatus, ConsentToShare, Notes,
+                Unit,
+                PlanItem,
+                CaseCode,
+                ReportedOn,
+                SurvivorSex,
+                SurvivorAgeGroup,
+                ViolenceTypes,
+                Setting,
+                ReferredTo,
+                CaseStatus,
+                ConsentToShare,
+                Notes,
             ],
         }
     }
@@ -273,7 +292,9 @@ impl Edit {
                 "false" | "no" | "0" | "không" => false,
                 _ => return Err(err("expected true or false")),
             }),
-            Field::Review | Field::Deleted => return Err(err("not editable: use submit, approve, return, delete or restore")),
+            Field::Review | Field::Deleted => {
+                return Err(err("not editable: use submit, approve, return, delete or restore"));
+            }
         })
     }
 }

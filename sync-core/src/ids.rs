@@ -65,11 +65,7 @@ uuid_id!(
 impl RecordId {
     /// A fresh UUIDv7 for the given Unix time in milliseconds.
     pub fn new_v7(unix_ms: u64) -> RecordId {
-        let ts = uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            unix_ms / 1000,
-            ((unix_ms % 1000) * 1_000_000) as u32,
-        );
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, unix_ms / 1000, ((unix_ms % 1000) * 1_000_000) as u32);
         RecordId(Uuid::new_v7(ts))
     }
 }
@@ -93,7 +89,7 @@ pub struct DateParseError(pub String);
 impl Date {
     /// A date, if it exists in the calendar.
     pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -178,7 +174,17 @@ mod tests {
     fn dates_parse_and_reject_garbage() {
         assert_eq!("2026-11-15".parse::<Date>().unwrap(), Date::new(2026, 11, 15).unwrap());
         assert!("2024-02-29".parse::<Date>().is_ok());
-        for bad in ["2026-02-29", "2026-13-01", "2026-00-10", "26-11-15", "2026/11/15", "2026-1-155", "", "２０２６-11-15", "+026-11-15"] {
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "26-11-15",
+            "2026/11/15",
+            "2026-1-155",
+            "",
+            "２０２６-11-15",
+            "+026-11-15",
+        ] {
             assert!(bad.parse::<Date>().is_err(), "{bad} should be rejected");
         }
     }

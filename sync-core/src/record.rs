@@ -26,7 +26,7 @@ use crate::ids::{CommuneId, Date, DeviceId, RecordId, UserId, VillageId};
 use crate::schema::*;
 use crate::validate::{ValidationError, validate};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build writes and the newest it reads.
@@ -298,7 +298,8 @@ impl Record {
             return Err(RecordError::UnsupportedSchema(version));
         }
         let id = get_bytes(&doc, "id").and_then(|b| RecordId::from_slice(&b)).ok_or(RecordError::NotARecord("id"))?;
-        let kind = get_str(&doc, "kind").and_then(|k| RecordKind::from_code(&k)).ok_or(RecordError::NotARecord("kind"))?;
+        let kind =
+            get_str(&doc, "kind").and_then(|k| RecordKind::from_code(&k)).ok_or(RecordError::NotARecord("kind"))?;
         for key in ["commune", "village"] {
             if get_bytes(&doc, key).filter(|b| b.len() == 16).is_none() {
                 return Err(RecordError::NotARecord(if key == "commune" { "commune" } else { "village" }));
@@ -369,8 +370,11 @@ impl Record {
     }
 
     /// Every change in the document, in causal order, as bytes.
+    ///
+    /// Changes are always handed out uncompressed: the sync wire deflates whole batches, which
+    /// finds the redundancy between records that per-change compression cannot.
     pub fn changes(&mut self) -> Vec<Vec<u8>> {
-        self.doc.get_changes(&[]).into_iter().map(|mut c| c.bytes().into_owned()).collect()
+        self.doc.get_changes(&[]).into_iter().map(|c| c.raw_bytes().to_vec()).collect()
     }
 
     /// The changes applied since `heads` (all of them for `&[]`), in causal order:
@@ -380,7 +384,7 @@ impl Record {
         self.doc
             .get_changes(&heads)
             .into_iter()
-            .map(|mut c| (c.hash().0, DeviceId::from_slice(c.actor_id().as_ref()), c.bytes().into_owned()))
+            .map(|c| (c.hash().0, DeviceId::from_slice(c.actor_id().as_ref()), c.raw_bytes().to_vec()))
             .collect()
     }
 
@@ -517,7 +521,8 @@ impl Record {
     pub fn view(&mut self) -> RecordView {
         let doc = &self.doc;
         let code = |f: Field| get_str(doc, f.code());
-        let int = |f: Field| doc.get(ROOT, f.code()).ok().flatten().and_then(|(v, _)| v.as_scalar().and_then(|s| s.as_i64()));
+        let int =
+            |f: Field| doc.get(ROOT, f.code()).ok().flatten().and_then(|(v, _)| v.as_scalar().and_then(|s| s.as_i64()));
         let date = |f: Field| code(f).and_then(|s| s.parse::<Date>().ok());
         let (female, male) = (int(Field::AttendanceFemale), int(Field::AttendanceMale));
         let attendance_total = match (female, male) {
@@ -562,11 +567,7 @@ impl Record {
             setting: code(Field::Setting).and_then(|c| Setting::from_code(&c)),
             referred_to: set_members(doc, Field::ReferredTo),
             case_status: code(Field::CaseStatus).and_then(|c| CaseStatus::from_code(&c)),
-            consent_to_share: doc
-                .get(ROOT, Field::ConsentToShare.code())
-                .ok()
-                .flatten()
-                .and_then(|(v, _)| v.as_bool()),
+            consent_to_share: doc.get(ROOT, Field::ConsentToShare.code()).ok().flatten().and_then(|(v, _)| v.as_bool()),
             notes: self.notes(),
             review_state,
             review_comment,
@@ -754,7 +755,7 @@ impl Record {
 
     fn commit(&mut self, now_ms: i64) -> Option<Vec<u8>> {
         self.doc.commit_with(CommitOptions::default().with_time(now_ms))?;
-        self.doc.get_last_local_change().map(|mut c| c.bytes().into_owned())
+        self.doc.get_last_local_change().map(|c| c.raw_bytes().to_vec())
     }
 }
 

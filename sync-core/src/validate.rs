@@ -133,7 +133,9 @@ pub fn validate(v: &RecordView, today: Date) -> Vec<ValidationError> {
             {
                 err(Field::Gps, Rule::GpsOutOfRange);
             }
-            for (field, n) in [(Field::AttendanceFemale, v.attendance_female), (Field::AttendanceMale, v.attendance_male)] {
+            for (field, n) in
+                [(Field::AttendanceFemale, v.attendance_female), (Field::AttendanceMale, v.attendance_male)]
+            {
                 match n {
                     None => err(field, Rule::Required),
                     Some(n) if n < 0 => err(field, Rule::NotNegative),
@@ -142,7 +144,9 @@ pub fn validate(v: &RecordView, today: Date) -> Vec<ValidationError> {
             }
             match v.attendance_ethnic_minority {
                 Some(n) if n < 0 => err(Field::AttendanceEthnicMinority, Rule::NotNegative),
-                Some(n) if n > v.attendance_total.unwrap_or(0) => err(Field::AttendanceEthnicMinority, Rule::ExceedsTotal),
+                Some(n) if n > v.attendance_total.unwrap_or(0) => {
+                    err(Field::AttendanceEthnicMinority, Rule::ExceedsTotal)
+                }
                 _ => {}
             }
             if v.notes.chars().count() > MAX_NOTES_CHARS {
@@ -153,7 +157,9 @@ pub fn validate(v: &RecordView, today: Date) -> Vec<ValidationError> {
             match v.case_code.as_deref().map(str::trim) {
                 None | Some("") => err(Field::CaseCode, Rule::Required),
                 Some(c) if contains_phone_number(c) => err(Field::CaseCode, Rule::ContainsPhoneNumber),
-                Some(c) if !(4..=24).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+                Some(c)
+                    if !(4..=24).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+                {
                     err(Field::CaseCode, Rule::CaseCodeFormat)
                 }
                 Some(_) => {}
@@ -246,10 +252,18 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_found() {
-        for t in ["gọi 0912345678", "0912 345 678", "số 091.234.5678 nhé", "+84 912 345 678", "84912345678", "sđt:0362-123-456"] {
+        for t in [
+            "gọi 0912345678",
+            "0912 345 678",
+            "số 091.234.5678 nhé",
+            "+84 912 345 678",
+            "84912345678",
+            "sđt:0362-123-456",
+        ] {
             assert!(contains_phone_number(t), "{t}");
         }
-        for t in ["ngày 15-11-2026", "2026-11-15", "12 người tham dự", "năm 2026 có 1500 hộ", "mã 0001", ""] {
+        for t in ["ngày 15-11-2026", "2026-11-15", "12 người tham dự", "năm 2026 có 1500 hộ", "mã 0001", ""]
+        {
             assert!(!contains_phone_number(t), "{t}");
         }
     }

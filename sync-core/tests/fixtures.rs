@@ -141,12 +141,9 @@ fn build_activity() -> Vec<u8> {
     a.submit(today(), T0 + MINUTE).unwrap();
     let mut b = Record::from_changes(&a.changes(), Some(phone_b())).unwrap();
     let mut r = Record::from_changes(&a.changes(), Some(reviewer())).unwrap();
-    a.edit(
-        &[Edit::AttendanceMale(22), Edit::Location("Sân nhà văn hóa thôn Đông".into())],
-        T0 + 50 * MINUTE,
-    )
-    .unwrap()
-    .unwrap();
+    a.edit(&[Edit::AttendanceMale(22), Edit::Location("Sân nhà văn hóa thôn Đông".into())], T0 + 50 * MINUTE)
+        .unwrap()
+        .unwrap();
     b.edit(
         &[
             Edit::Location("Hội trường thôn Đông".into()),
@@ -230,7 +227,6 @@ fn regenerate_fixtures() {
     std::fs::write(path(GBV_REFERRAL_V1), build_gbv_referral()).unwrap();
 }
 
-
 // ---- the fixtures load with exactly the expected values ----
 
 #[test]
@@ -288,10 +284,7 @@ fn activity_v1_loads_with_every_field() {
     assert_eq!(plan_item, Some(PlanItem::CommunicationProgramme));
     assert_eq!(activity_type, Some(ActivityType::Communication));
     assert_eq!(format, Some(Format::Club));
-    assert_eq!(
-        topics,
-        [Topic::WomenLeadership, Topic::GbvFamily, Topic::HarmfulCustoms, Topic::GenderEqualityLaw]
-    );
+    assert_eq!(topics, [Topic::WomenLeadership, Topic::GbvFamily, Topic::HarmfulCustoms, Topic::GenderEqualityLaw]);
     assert_eq!(held_on, Some(Date { year: 2026, month: 11, day: 20 }));
     // Phone A's location is shown; phone B's concurrent one is kept in the conflict below.
     assert_eq!(location.as_deref(), Some("Sân nhà văn hóa thôn Đông"));
@@ -421,10 +414,7 @@ fn gbv_referral_v1_loads_with_every_field() {
     assert_eq!(reported_on, Some(Date { year: 2026, month: 11, day: 24 }));
     assert_eq!(survivor_sex, Some(Sex::Female));
     assert_eq!(survivor_age_group, Some(AgeGroup::From18To59));
-    assert_eq!(
-        violence_types,
-        [ViolenceType::Physical, ViolenceType::Psychological, ViolenceType::Economic]
-    );
+    assert_eq!(violence_types, [ViolenceType::Physical, ViolenceType::Psychological, ViolenceType::Economic]);
     assert_eq!(setting, Some(Setting::Family));
     assert_eq!(referred_to, [Service::LegalAid, Service::TrustedAddress]);
     assert_eq!(case_status, Some(CaseStatus::ReceivingSupport));
@@ -754,9 +744,9 @@ const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
-        )),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::with_cases(cases)
     }
 }

@@ -77,8 +77,7 @@ fn gbv_edits() -> Vec<Edit> {
 /// `n` replicas of one record created by replica 0 at `BASE`; the creation change is delivered
 /// to the others first. Returns the replicas and the creation change.
 fn replicas(kind: RecordKind, edits: &[Edit], n: usize) -> (Vec<Record>, Vec<u8>) {
-    let (first, creation) =
-        Record::create(kind, record_id(), commune(), village(), editor(0), edits, BASE).unwrap();
+    let (first, creation) = Record::create(kind, record_id(), commune(), village(), editor(0), edits, BASE).unwrap();
     let mut out = vec![first];
     for i in 1..n {
         out.push(Record::from_changes(std::slice::from_ref(&creation), Some(editor(i))).unwrap());
@@ -131,19 +130,32 @@ enum Op {
     /// One typed edit (one change).
     Edit(Vec<Edit>),
     /// Rewrites the notes as the current text with `del` characters at `at` replaced by `ins`.
-    Splice { at: usize, del: usize, ins: String },
+    Splice {
+        at: usize,
+        del: usize,
+        ins: String,
+    },
     Delete,
     Restore,
     Submit,
     Approve,
     Return(String),
     /// Resolves conflict `conflict % n` choosing value `value % m`, if there is a conflict.
-    Resolve { conflict: usize, value: usize },
+    Resolve {
+        conflict: usize,
+        value: usize,
+    },
     /// Receives every change replica `from` holds (an ordinary sync).
-    Sync { from: usize },
+    Sync {
+        from: usize,
+    },
     /// Receives `from`'s produced changes in the range picked by `a` and `b` (possibly with
     /// gaps before it, which Automerge queues until they arrive).
-    Receive { from: usize, a: usize, b: usize },
+    Receive {
+        from: usize,
+        a: usize,
+        b: usize,
+    },
 }
 
 fn pick<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = T> {
@@ -216,9 +228,7 @@ fn op(edit: impl Strategy<Value = Edit> + 'static) -> impl Strategy<Value = Op> 
     ]
 }
 
-fn script(
-    edit: impl Strategy<Value = Edit> + 'static,
-) -> impl Strategy<Value = Vec<(usize, Op)>> {
+fn script(edit: impl Strategy<Value = Edit> + 'static) -> impl Strategy<Value = Vec<(usize, Op)>> {
     prop::collection::vec((0..REPLICAS, op(edit)), 1..40)
 }
 
@@ -284,13 +294,7 @@ fn splice(text: &str, at: usize, del: usize, ins: &str) -> String {
 
 /// Runs one step. Refusals (invalid submission, wrong state, deleted record, no conflict) are
 /// fine: they simply produce no change.
-fn step(
-    rs: &mut [Replica],
-    written: &mut Written,
-    i: usize,
-    op: &Op,
-    now: i64,
-) -> Result<(), TestCaseError> {
+fn step(rs: &mut [Replica], written: &mut Written, i: usize, op: &Op, now: i64) -> Result<(), TestCaseError> {
     let produced: Option<Vec<u8>> = match op {
         Op::Edit(edits) => {
             let out = rs[i].rec.edit(edits, now);
@@ -319,11 +323,7 @@ fn step(
                 let out = rs[i].rec.resolve(c.field, choice, now);
                 prop_assert!(out.is_ok(), "resolving {c:?} with {choice} failed: {out:?}");
                 let after = rs[i].rec.conflicts();
-                prop_assert!(
-                    after.iter().all(|a| a.field != c.field),
-                    "resolving {:?} left {after:?}",
-                    c.field
-                );
+                prop_assert!(after.iter().all(|a| a.field != c.field), "resolving {:?} left {after:?}", c.field);
                 out.ok()
             }
         }
@@ -380,19 +380,12 @@ fn deliver(rec: &mut Record, all: &[Vec<u8>], rng: &mut SplitMix) -> Result<(), 
     Ok(())
 }
 
-fn check_invariants(
-    view: &RecordView,
-    kind: RecordKind,
-    written: &Written,
-) -> Result<(), TestCaseError> {
+fn check_invariants(view: &RecordView, kind: RecordKind, written: &Written) -> Result<(), TestCaseError> {
     prop_assert_eq!(view.id, record_id());
     prop_assert_eq!(view.kind, kind);
     prop_assert_eq!((view.commune, view.village), (commune(), village()));
     let e0 = editor(0);
-    prop_assert_eq!(
-        &view.created,
-        &Attribution { device: Some(e0.device), user: Some(e0.user), at_ms: BASE }
-    );
+    prop_assert_eq!(&view.created, &Attribution { device: Some(e0.device), user: Some(e0.user), at_ms: BASE });
     // Attendance counts are values, never sums; the total is derived.
     if let Some(f) = view.attendance_female {
         prop_assert!(written.female.contains(&f), "female {} never written", f);
@@ -536,9 +529,9 @@ fn converge(
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
-        )),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::with_cases(cases)
     }
 }
@@ -691,13 +684,7 @@ fn a_scalar_set_concurrently_to_different_values_is_a_conflict_with_attribution(
             "dialogue",
         ),
         (Activity, Edit::Format(Some(Format::Contest)), "contest", Edit::Format(None), ""),
-        (
-            Activity,
-            Edit::PlanItem(PlanItem::WomenLeadership),
-            "II.7.3",
-            Edit::PlanItem(PlanItem::Capacity),
-            "II.2",
-        ),
+        (Activity, Edit::PlanItem(PlanItem::WomenLeadership), "II.7.3", Edit::PlanItem(PlanItem::Capacity), "II.2"),
         (Activity, Edit::Location("Sân đình".into()), "Sân đình", Edit::Location("Chợ".into()), "Chợ"),
         (Activity, Edit::AttendanceMale(7), "7", Edit::AttendanceMale(9), "9"),
         (
@@ -750,10 +737,7 @@ fn resolving_a_conflict_on_one_replica_clears_it_on_every_replica() {
     }
     assert_eq!(view.held_on, Some(chosen));
     // Resolving is an ordinary edit: a further resolve has nothing to resolve.
-    assert!(matches!(
-        rs[0].resolve(Field::HeldOn, 0, BASE + 4_000),
-        Err(RecordError::NoSuchConflict("held_on"))
-    ));
+    assert!(matches!(rs[0].resolve(Field::HeldOn, 0, BASE + 4_000), Err(RecordError::NoSuchConflict("held_on"))));
 }
 
 #[test]
@@ -786,16 +770,14 @@ fn concurrently_added_topics_are_all_kept() {
     let (mut rs, _) = replicas(RecordKind::Activity, &activity_edits(), 3);
     rs[0].edit(&[Edit::AddTopic(Topic::WomenLeadership)], BASE + 1_000).unwrap().unwrap();
     rs[1].edit(&[Edit::AddTopic(Topic::HarmfulCustoms)], BASE + 2_000).unwrap().unwrap();
-    rs[2].edit(&[Edit::AddTopic(Topic::WomenLeadership), Edit::AddTopic(Topic::GbvOnline)], BASE + 3_000)
+    rs[2]
+        .edit(&[Edit::AddTopic(Topic::WomenLeadership), Edit::AddTopic(Topic::GbvOnline)], BASE + 3_000)
         .unwrap()
         .unwrap();
     sync_all(&mut rs);
     for r in rs.iter_mut() {
         let v = r.view();
-        assert_eq!(
-            v.topics,
-            [Topic::WomenLeadership, Topic::GbvFamily, Topic::GbvOnline, Topic::HarmfulCustoms]
-        );
+        assert_eq!(v.topics, [Topic::WomenLeadership, Topic::GbvFamily, Topic::GbvOnline, Topic::HarmfulCustoms]);
         assert_no_conflicts(&v.conflicts);
     }
 }
@@ -824,13 +806,22 @@ fn an_add_concurrent_with_a_remove_of_the_same_member_wins() {
 
     // The same for the GBV sets, both at once; a remove that sees the add does remove it.
     let (mut rs, _) = replicas(RecordKind::GbvReferral, &gbv_edits(), 2);
-    rs[0].edit(&[Edit::RemoveViolenceType(ViolenceType::Physical), Edit::RemoveReferredTo(Service::Health)], BASE + 1_000)
+    rs[0]
+        .edit(
+            &[Edit::RemoveViolenceType(ViolenceType::Physical), Edit::RemoveReferredTo(Service::Health)],
+            BASE + 1_000,
+        )
         .unwrap()
         .unwrap();
-    rs[1].edit(&[Edit::RemoveViolenceType(ViolenceType::Physical), Edit::RemoveReferredTo(Service::Health)], BASE + 2_000)
+    rs[1]
+        .edit(
+            &[Edit::RemoveViolenceType(ViolenceType::Physical), Edit::RemoveReferredTo(Service::Health)],
+            BASE + 2_000,
+        )
         .unwrap()
         .unwrap();
-    rs[1].edit(&[Edit::AddViolenceType(ViolenceType::Physical), Edit::AddReferredTo(Service::Health)], BASE + 3_000)
+    rs[1]
+        .edit(&[Edit::AddViolenceType(ViolenceType::Physical), Edit::AddReferredTo(Service::Health)], BASE + 3_000)
         .unwrap()
         .unwrap();
     rs[1].edit(&[Edit::AddReferredTo(Service::Police)], BASE + 4_000).unwrap().unwrap();
@@ -850,9 +841,7 @@ fn an_add_concurrent_with_a_remove_of_the_same_member_wins() {
 fn concurrent_notes_edits_in_different_places_both_survive() {
     let (mut rs, _) = replicas(RecordKind::Activity, &activity_edits(), 2);
     rs[0].edit(&[Edit::Notes("Sáng nay: Buổi sinh hoạt tốt.".into())], BASE + 1_000).unwrap().unwrap();
-    rs[1].edit(&[Edit::Notes("Buổi sinh hoạt tốt. Có 5 hộ mới đăng ký.".into())], BASE + 2_000)
-        .unwrap()
-        .unwrap();
+    rs[1].edit(&[Edit::Notes("Buổi sinh hoạt tốt. Có 5 hộ mới đăng ký.".into())], BASE + 2_000).unwrap().unwrap();
     sync_all(&mut rs);
     for r in rs.iter_mut() {
         let v = r.view();

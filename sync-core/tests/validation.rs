@@ -18,10 +18,7 @@ fn date(s: &str) -> Date {
 }
 
 fn editor(n: u128) -> Editor {
-    Editor {
-        device: DeviceId(Uuid::from_u128(0xd000 + n)),
-        user: UserId(Uuid::from_u128(0xa000 + n)),
-    }
+    Editor { device: DeviceId(Uuid::from_u128(0xd000 + n)), user: UserId(Uuid::from_u128(0xa000 + n)) }
 }
 
 fn create(kind: RecordKind, edits: &[Edit]) -> Record {
@@ -89,10 +86,7 @@ fn with(kind: RecordKind, replaced: &[Edit]) -> RecordView {
         RecordKind::Activity => valid_activity_edits(),
         RecordKind::GbvReferral => valid_gbv_edits(),
     };
-    let mut edits: Vec<Edit> = base
-        .into_iter()
-        .filter(|e| replaced.iter().all(|r| r.field() != e.field()))
-        .collect();
+    let mut edits: Vec<Edit> = base.into_iter().filter(|e| replaced.iter().all(|r| r.field() != e.field())).collect();
     edits.extend_from_slice(replaced);
     create(kind, &edits).view()
 }
@@ -192,10 +186,7 @@ fn a_valid_activity_and_a_valid_gbv_referral_have_no_errors() {
     assert_valid(&valid_activity().view());
     assert_valid(&valid_gbv().view());
     // A non-communication activity needs no format.
-    assert_valid(&with(
-        RecordKind::Activity,
-        &[Edit::ActivityType(ActivityType::Training), Edit::Format(None)],
-    ));
+    assert_valid(&with(RecordKind::Activity, &[Edit::ActivityType(ActivityType::Training), Edit::Format(None)]));
 }
 
 #[test]
@@ -205,16 +196,7 @@ fn required_fields_are_named_one_at_a_time() {
         (
             RecordKind::Activity,
             valid_activity_edits(),
-            vec![
-                Unit,
-                PlanItem,
-                ActivityType,
-                Format,
-                HeldOn,
-                Location,
-                AttendanceFemale,
-                AttendanceMale,
-            ],
+            vec![Unit, PlanItem, ActivityType, Format, HeldOn, Location, AttendanceFemale, AttendanceMale],
         ),
         (
             RecordKind::GbvReferral,
@@ -249,21 +231,9 @@ fn required_fields_are_named_one_at_a_time() {
 
 #[test]
 fn required_text_that_is_only_spaces_is_missing() {
-    assert_only(
-        &with(RecordKind::Activity, &[Edit::Unit(" \t ".into())]),
-        Field::Unit,
-        Rule::Required,
-    );
-    assert_only(
-        &with(RecordKind::Activity, &[Edit::Location("   ".into())]),
-        Field::Location,
-        Rule::Required,
-    );
-    assert_only(
-        &with(RecordKind::GbvReferral, &[Edit::CaseCode("  ".into())]),
-        Field::CaseCode,
-        Rule::Required,
-    );
+    assert_only(&with(RecordKind::Activity, &[Edit::Unit(" \t ".into())]), Field::Unit, Rule::Required);
+    assert_only(&with(RecordKind::Activity, &[Edit::Location("   ".into())]), Field::Location, Rule::Required);
+    assert_only(&with(RecordKind::GbvReferral, &[Edit::CaseCode("  ".into())]), Field::CaseCode, Rule::Required);
 }
 
 #[test]
@@ -280,11 +250,7 @@ fn negative_attendance_is_rejected() {
     }
     assert_valid(&with(
         RecordKind::Activity,
-        &[
-            Edit::AttendanceFemale(0),
-            Edit::AttendanceMale(0),
-            Edit::AttendanceEthnicMinority(Some(0)),
-        ],
+        &[Edit::AttendanceFemale(0), Edit::AttendanceMale(0), Edit::AttendanceEthnicMinority(Some(0))],
     ));
 }
 
@@ -293,11 +259,7 @@ fn ethnic_minority_attendance_may_equal_but_not_exceed_the_total() {
     let counts = |em| {
         with(
             RecordKind::Activity,
-            &[
-                Edit::AttendanceFemale(34),
-                Edit::AttendanceMale(21),
-                Edit::AttendanceEthnicMinority(em),
-            ],
+            &[Edit::AttendanceFemale(34), Edit::AttendanceMale(21), Edit::AttendanceEthnicMinority(em)],
         )
     };
     let equal = counts(Some(55));
@@ -328,17 +290,9 @@ fn dates_before_2000_are_rejected() {
 fn tomorrow_is_rejected_and_today_accepted() {
     let tomorrow = Date::from_unix_ms(NOW + DAY_MS);
     assert_eq!(tomorrow.days_since_epoch(), today().days_since_epoch() + 1);
-    assert_only(
-        &with(RecordKind::Activity, &[Edit::HeldOn(tomorrow)]),
-        Field::HeldOn,
-        Rule::DateInFuture,
-    );
+    assert_only(&with(RecordKind::Activity, &[Edit::HeldOn(tomorrow)]), Field::HeldOn, Rule::DateInFuture);
     assert_valid(&with(RecordKind::Activity, &[Edit::HeldOn(today())]));
-    assert_only(
-        &with(RecordKind::GbvReferral, &[Edit::ReportedOn(tomorrow)]),
-        Field::ReportedOn,
-        Rule::DateInFuture,
-    );
+    assert_only(&with(RecordKind::GbvReferral, &[Edit::ReportedOn(tomorrow)]), Field::ReportedOn, Rule::DateInFuture);
     assert_valid(&with(RecordKind::GbvReferral, &[Edit::ReportedOn(today())]));
 }
 
@@ -346,19 +300,12 @@ fn tomorrow_is_rejected_and_today_accepted() {
 fn overlong_text_is_rejected_counting_characters_not_bytes() {
     // Unit: 64 characters.
     assert_valid(&with(RecordKind::Activity, &[Edit::Unit("đ".repeat(64))]));
-    let e = assert_only(
-        &with(RecordKind::Activity, &[Edit::Unit("đ".repeat(65))]),
-        Field::Unit,
-        Rule::TooLong,
-    );
+    let e = assert_only(&with(RecordKind::Activity, &[Edit::Unit("đ".repeat(65))]), Field::Unit, Rule::TooLong);
     assert!(e.message(Lang::Vi).contains("64") && e.message(Lang::En).contains("64"));
     // Location: 200 characters (each of these is 3 bytes in UTF-8).
     assert_valid(&with(RecordKind::Activity, &[Edit::Location("ạ".repeat(200))]));
-    let e = assert_only(
-        &with(RecordKind::Activity, &[Edit::Location("ạ".repeat(201))]),
-        Field::Location,
-        Rule::TooLong,
-    );
+    let e =
+        assert_only(&with(RecordKind::Activity, &[Edit::Location("ạ".repeat(201))]), Field::Location, Rule::TooLong);
     assert!(e.message(Lang::Vi).contains("200") && e.message(Lang::En).contains("200"));
     // Notes: 5000 characters, for both kinds.
     for kind in RecordKind::ALL {
@@ -477,10 +424,8 @@ fn draft_to_submitted_when_valid() {
 
 #[test]
 fn an_invalid_draft_cannot_be_submitted_and_is_left_unchanged() {
-    let mut r = create(
-        RecordKind::Activity,
-        &[Edit::Unit("hlhpn".into()), Edit::HeldOn(Date::from_unix_ms(NOW + DAY_MS))],
-    );
+    let mut r =
+        create(RecordKind::Activity, &[Edit::Unit("hlhpn".into()), Edit::HeldOn(Date::from_unix_ms(NOW + DAY_MS))]);
     let before = r.view();
     let err = r.submit(today(), NOW + 1).unwrap_err();
     let RecordError::Invalid(errs) = &err else {
@@ -534,16 +479,10 @@ fn returning_without_a_comment_is_refused() {
 fn a_draft_cannot_be_approved_or_returned() {
     let mut r = valid_activity();
     let err = r.approve(NOW + 1).unwrap_err();
-    assert!(
-        matches!(err, RecordError::Transition { from: ReviewState::Draft, action: "approve" }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RecordError::Transition { from: ReviewState::Draft, action: "approve" }), "{err:?}");
     assert_eq!(err.to_string(), "cannot approve a record that is draft");
     let err = r.return_to_author("Sai ngày", NOW + 1).unwrap_err();
-    assert!(
-        matches!(err, RecordError::Transition { from: ReviewState::Draft, action: "return" }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RecordError::Transition { from: ReviewState::Draft, action: "return" }), "{err:?}");
     assert_eq!(err.to_string(), "cannot return a record that is draft");
     assert_eq!(state(&mut r), (ReviewState::Draft, false));
 }

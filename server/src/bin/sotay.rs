@@ -255,7 +255,8 @@ async fn run_admin(database_url: &str, cmd: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::CreateVillage { commune, name } => println!("{}", admin::create_village(&db, commune, &name).await?),
         AdminCmd::CreateUnit { commune, code, name } => admin::create_unit(&db, commune, &code, &name).await?,
         AdminCmd::CreateUser { commune, village, role, name, username } => {
-            let role = Role::from_code(&role).context("role must be collaborator, reviewer, gbv_focal_point or admin")?;
+            let role =
+                Role::from_code(&role).context("role must be collaborator, reviewer, gbv_focal_point or admin")?;
             let display_name = name.unwrap_or_else(|| username.clone());
             let id = admin::create_user(
                 &db,
@@ -386,7 +387,9 @@ async fn main() -> anyhow::Result<()> {
                 Cmd::Submit { id } => {
                     let id = find(device, &id)?;
                     match device.submit(id, today(), now_ms()) {
-                        Err(sotay_sync_core::device::DeviceError::Record(sotay_sync_core::RecordError::Invalid(errs))) => {
+                        Err(sotay_sync_core::device::DeviceError::Record(sotay_sync_core::RecordError::Invalid(
+                            errs,
+                        ))) => {
                             for e in errs {
                                 eprintln!("  {}", e.message(lang));
                             }

@@ -33,7 +33,16 @@ async fn bad_tokens_get_401_and_change_nothing() {
     let tampered_payload = format!("{}x", parts[1]);
     parts[1] = &tampered_payload;
     let tampered = parts.join(".");
-    for token in [None, Some("garbage"), Some(""), Some(forged.as_str()), Some(expired.as_str()), Some(not_yet.as_str()), Some(other_device.as_str()), Some(tampered.as_str())] {
+    for token in [
+        None,
+        Some("garbage"),
+        Some(""),
+        Some(forged.as_str()),
+        Some(expired.as_str()),
+        Some(not_yet.as_str()),
+        Some(other_device.as_str()),
+        Some(tampered.as_str()),
+    ] {
         let (status, text) = post_sync(&app, token, body.clone()).await;
         assert_eq!(status, 401, "token {token:?}: {text}");
         assert!(text.contains("unauthorized"));

@@ -51,10 +51,8 @@ async fn three_devices_editing_offline_in_random_interleavings_converge() {
         let app = spawn_app().await;
         app.commune().await;
         let mut devices = vec![app.device("lan").await, app.device("lan").await, app.device("hoa").await];
-        let mut ids = Vec::new();
-        for i in 0..3 {
-            ids.push(devices[i].add_activity(10 + i as u32, 5));
-        }
+        let ids: Vec<RecordId> =
+            devices.iter_mut().zip(10..).map(|(device, female)| device.add_activity(female, 5)).collect();
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         for _ in 0..40 {
             let d = rng.below(3);
