@@ -76,6 +76,11 @@ impl Client {
         Client { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_string() }
     }
 
+    /// A client sharing an HTTP connection pool with others (many simulated devices).
+    pub fn with_http(http: reqwest::Client, base: &str) -> Client {
+        Client { http, base: base.trim_end_matches('/').to_string() }
+    }
+
     /// The server's base URL.
     pub fn base(&self) -> &str {
         &self.base

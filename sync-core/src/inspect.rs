@@ -15,9 +15,20 @@ pub struct ChangeInfo {
     pub user: Option<UserId>,
 }
 
+/// Parses a change chunk and checks its integrity: the 4-byte checksum in the chunk header must
+/// be the start of the hash of its contents (Automerge 0.12 does not check this itself, so a
+/// flipped bit could otherwise turn one valid change into another).
+pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change, String> {
+    let change = automerge::Change::from_bytes(bytes.to_vec()).map_err(|e| e.to_string())?;
+    if bytes.len() < 8 || bytes[4..8] != change.hash().0[..4] {
+        return Err("checksum mismatch: the change is corrupt".into());
+    }
+    Ok(change)
+}
+
 /// Parses a change chunk's header. Errors on anything that is not a valid Automerge change.
 pub fn inspect_change(bytes: &[u8]) -> Result<ChangeInfo, String> {
-    let change = automerge::Change::from_bytes(bytes.to_vec()).map_err(|e| e.to_string())?;
+    let change = parse_change(bytes)?;
     Ok(ChangeInfo {
         hash: change.hash().0,
         device: DeviceId::from_slice(change.actor_id().as_ref()),

@@ -10,6 +10,7 @@ pub mod field;
 pub mod ids;
 pub mod inspect;
 pub mod record;
+pub mod sample;
 pub mod schema;
 pub mod validate;
 pub mod wire;

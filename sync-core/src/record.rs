@@ -230,6 +230,8 @@ pub struct Record {
 }
 
 const SETS: [Field; 3] = [Field::Topics, Field::ViolenceTypes, Field::ReferredTo];
+/// Keys written once, by the creation change, and never again.
+const IDENTITY_KEYS: [&str; 4] = ["id", "kind", "commune", "village"];
 
 impl Record {
     /// Creates a new record on a device with its first field values, as one change.
@@ -336,11 +338,19 @@ impl Record {
     /// Applies changes received from elsewhere (any order, duplicates allowed: Automerge queues a
     /// change until its dependencies arrive and ignores one it already has).
     pub fn apply_changes(&mut self, changes: &[Vec<u8>]) -> Result<(), RecordError> {
-        apply_raw(&mut self.doc, changes)?;
-        // Identity is fixed at creation: a change that rewrote it would be a forgery or a bug.
-        let again = Record::from_doc(std::mem::take(&mut self.doc))?;
+        // Work on a copy: on any refusal the record is left exactly as it was.
+        let mut doc = self.doc.clone();
+        apply_raw(&mut doc, changes)?;
+        let again = Record::from_doc(doc)?;
+        // Identity is fixed at creation: a change that writes it again (another record's
+        // creation, a forgery) is refused.
+        for key in IDENTITY_KEYS {
+            if again.doc.get_all(ROOT, key).map(|v| v.len()).unwrap_or(0) != 1 {
+                return Err(RecordError::NotARecord("identity rewritten"));
+            }
+        }
         if again.id != self.id || again.kind != self.kind {
-            return Err(RecordError::NotARecord("id"));
+            return Err(RecordError::NotARecord("identity rewritten"));
         }
         self.doc = again.doc;
         Ok(())
@@ -410,18 +420,19 @@ impl Record {
                 return Err(RecordError::WrongKind { kind: self.kind, field: e.field().code() });
             }
         }
-        for e in edits {
-            if let Err(err) = self.write(e) {
-                self.doc.rollback();
-                return Err(err);
-            }
+        let written = edits.iter().try_for_each(|e| self.write(e)).and_then(|()| self.finish_edit(now_ms));
+        if written.is_err() {
+            self.doc.rollback();
         }
-        self.finish_edit(now_ms)
+        written
     }
 
     /// Resolves a conflict by choosing one of its values (index into [`Conflict::values`]).
     /// This is an ordinary edit: once merged everywhere, the conflict is gone on every replica.
     pub fn resolve(&mut self, field: Field, choice: usize, now_ms: i64) -> Result<Vec<u8>, RecordError> {
+        if field != Field::Deleted && self.deleted_at().is_some() {
+            return Err(RecordError::Deleted);
+        }
         let chosen: Option<Option<ScalarValue>> = {
             let values = self.doc.get_all(ROOT, field.code())?;
             if values.len() < 2 || field.merge_kind() != MergeKind::Scalar {
@@ -439,13 +450,25 @@ impl Record {
                 self.put_review(state, comment.as_deref())?;
                 return self.commit(now_ms).ok_or(RecordError::NoSuchConflict(field.code()));
             }
-            (_, Some(Some(s))) => self.doc.put(ROOT, field.code(), s)?,
+            (_, Some(Some(s))) => {
+                if let Err(e) = self.doc.put(ROOT, field.code(), s) {
+                    self.doc.rollback();
+                    return Err(e.into());
+                }
+            }
             (_, Some(None)) => return Err(RecordError::NoSuchConflict(field.code())),
         }
         if field == Field::Deleted {
             return self.commit(now_ms).ok_or(RecordError::NoSuchConflict(field.code()));
         }
-        self.finish_edit(now_ms)?.ok_or(RecordError::NoSuchConflict(field.code()))
+        match self.finish_edit(now_ms) {
+            Ok(Some(change)) => Ok(change),
+            Ok(None) => Err(RecordError::NoSuchConflict(field.code())),
+            Err(e) => {
+                self.doc.rollback();
+                Err(e)
+            }
+        }
     }
 
     /// Submits the record for review. Requires a valid record (drafts may be invalid).
@@ -599,7 +622,10 @@ impl Record {
             let shown = self.doc.get(ROOT, field.code()).ok().flatten().map(|(_, id)| id);
             let mut values = Vec::with_capacity(all.len());
             for (i, (text, id)) in all.iter().enumerate() {
-                let text = text.clone().unwrap_or_else(|| self.review_at_choice(i).0.code().to_string());
+                let text = text.clone().unwrap_or_else(|| match self.review_at_choice(i) {
+                    (state, Some(comment)) => format!("{}: {comment}", state.code()),
+                    (state, None) => state.code().to_string(),
+                });
                 values.push(ConflictValue { value: text, by: self.attribution(id), shown: Some(id) == shown.as_ref() });
             }
             // The same value set concurrently by two replicas is agreement, not a conflict.
@@ -717,6 +743,12 @@ impl Record {
             Edit::ActivityType(v) => put_scalar(d, f, v.code().into())?,
             Edit::Format(v) => put_scalar(d, f, v.map_or(ScalarValue::Null, |v| v.code().into()))?,
             Edit::HeldOn(v) | Edit::ReportedOn(v) => put_scalar(d, f, v.to_string().into())?,
+            Edit::Gps(Some(p)) if !(p.lat.is_finite() && p.lon.is_finite()) => {
+                return Err(RecordError::Invalid(vec![ValidationError {
+                    field: Field::Gps,
+                    rule: crate::validate::Rule::GpsOutOfRange,
+                }]));
+            }
             Edit::Gps(v) => put_scalar(d, f, v.map_or(ScalarValue::Null, |p| p.encode().into()))?,
             Edit::AttendanceFemale(n) | Edit::AttendanceMale(n) => put_scalar(d, f, ScalarValue::Int(i64::from(*n)))?,
             Edit::AttendanceEthnicMinority(n) => {
@@ -773,13 +805,20 @@ fn set_editor(doc: &mut AutoCommit, editor: Option<Editor>) {
     }
 }
 
+/// Applies change chunks. Automerge 0.12 can panic on some malformed changes (for example an
+/// unknown actor at a later sequence number) instead of returning an error; input from outside
+/// must never take the process down, so a panic is caught and reported as corrupt input. The
+/// caller works on a copy of the document, so a half-applied batch is thrown away.
 fn apply_raw(doc: &mut AutoCommit, changes: &[Vec<u8>]) -> Result<(), RecordError> {
     let mut parsed = Vec::with_capacity(changes.len());
     for c in changes {
-        parsed.push(automerge::Change::from_bytes(c.clone()).map_err(|e| RecordError::Corrupt(e.to_string()))?);
+        parsed.push(crate::inspect::parse_change(c).map_err(RecordError::Corrupt)?);
     }
-    doc.apply_changes(parsed)?;
-    Ok(())
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes(parsed)));
+    match result {
+        Ok(applied) => Ok(applied?),
+        Err(_) => Err(RecordError::Corrupt("a change could not be applied (malformed change)".into())),
+    }
 }
 
 fn read_review(doc: &AutoCommit, obj: &ObjId) -> (ReviewState, i64, Option<String>) {

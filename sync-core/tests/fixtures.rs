@@ -657,7 +657,7 @@ fn a_minimal_foreign_record_loads_and_projects_without_panicking() {
 /// the ops already written stay in the open transaction and the next `save()`, `commit` or
 /// `apply_changes` commits them, so a refused edit ends up in the document after all.
 #[test]
-#[ignore = "bug in Record::edit: a refused edit is not rolled back (see the final report)"]
+
 fn a_refused_edit_leaves_nothing_behind() {
     use automerge::transaction::Transactable;
     use automerge::{ROOT, ScalarValue};
@@ -680,7 +680,7 @@ fn a_refused_edit_leaves_nothing_behind() {
 /// One flipped bit in the actor id of an ordinary edit is enough; a hostile device can send
 /// such a change on purpose and crash whoever applies it (the server).
 #[test]
-#[ignore = "bug: a malformed change panics in Record::apply_changes (see the final report)"]
+
 fn a_change_from_an_unknown_actor_is_refused_not_a_panic() {
     let (mut phone, creation) = Record::create(
         RecordKind::Activity,
@@ -710,7 +710,7 @@ fn a_change_from_an_unknown_actor_is_refused_not_a_panic() {
 /// and the foreign record's fields are silently merged in (duplicate `notes` text and set
 /// objects, conflicting identity keys that `conflicts()` does not report), returning `Ok`.
 #[test]
-#[ignore = "bug: applying another record's change corrupts or empties the record (see the final report)"]
+
 fn a_change_of_another_record_is_refused_and_leaves_this_record_intact() {
     for (ours, theirs) in [(phone_a(), phone_b()), (phone_b(), phone_a())] {
         let (mut mine, _) = Record::create(
@@ -784,9 +784,9 @@ proptest! {
         prop_assert!(Record::load(&bytes[..len], None).is_err());
     }
 
-    /// Ignored for the bug above: some one-bit corruptions of a change panic inside automerge.
+    /// Some one-bit corruptions of a change used to panic inside automerge; now they are refused.
     #[test]
-    #[ignore = "bug: a malformed change panics in Record::apply_changes (see the final report)"]
+
     fn corrupted_changes_are_refused_and_leave_the_record_untouched(
         which in any::<prop::sample::Index>(),
         at in any::<prop::sample::Index>(),

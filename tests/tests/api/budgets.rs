@@ -2,7 +2,6 @@
 //! they belong to the benchmark program). "On the wire" means request plus response bodies.
 
 use sotay_sync_core::Edit;
-use sotay_sync_core::schema::Coded;
 use sotay_tests::*;
 
 #[tokio::test]
@@ -50,24 +49,8 @@ async fn a_new_activity_costs_at_most_700_bytes_alone_and_400_in_a_batch_of_100(
     assert!(single <= 700, "new record {single} B > 700 B");
 
     // Varied like real records: different days, places, counts, topics and notes.
-    let places = ["Nhà văn hóa thôn Đông", "Hội trường UBND xã", "Sân đình thôn Tây", "Trường tiểu học", "Chợ xã"];
-    let words = [
-        "tuyên truyền",
-        "bình đẳng giới",
-        "phòng chống bạo lực",
-        "gia đình",
-        "phụ nữ",
-        "thanh niên",
-        "hòa giải",
-        "tờ rơi",
-    ];
     for i in 0..100u32 {
-        let mut edits = activity_edits(7 + (i * 37) % 50, 3 + (i * 11) % 40);
-        edits.push(Edit::HeldOn(sotay_sync_core::Date::new(2026, 1 + (i % 11) as u8, 1 + (i % 28) as u8).unwrap()));
-        edits.push(Edit::Location(format!("{} {}", places[i as usize % 5], i % 7)));
-        edits.push(Edit::AddTopic(sotay_sync_core::schema::Topic::ALL[(i % 10) as usize]));
-        let note: Vec<&str> = (0..6).map(|k| words[((i * 7 + k * 3) % 8) as usize]).collect();
-        edits.push(Edit::Notes(format!("Buổi {i}: {}", note.join(", "))));
+        let edits = sotay_sync_core::sample::activity(i, 2026);
         a.device.create(sotay_sync_core::schema::RecordKind::Activity, &edits, NOW_MS + i64::from(i) * 60_000).unwrap();
     }
     let report = a.sync().await;

@@ -1,0 +1,565 @@
+//! The scenarios of SPEC §8, each on a fresh database and a fresh server process.
+
+use crate::Args;
+use crate::figures::{Figure, Goal, Printer};
+use anyhow::Context;
+use sotay_server::admin::{self, NewUser};
+use sotay_server::auth::Role;
+use sotay_server::client::{Client, SyncReport};
+use sotay_server::config::Limits;
+use sotay_sync_core::device::{Device, DeviceIdentity, DeviceStore, MemoryStore};
+use sotay_sync_core::schema::RecordKind;
+use sotay_sync_core::{Edit, Record, RecordId, VillageId, sample};
+use sqlx::Row;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NOW_MS: i64 = 1_795_651_200_000;
+
+/// Runs in the child process: a server on port 0, its port printed on stdout, stopped when the
+/// parent closes stdin (so it never outlives the benchmark).
+pub async fn serve_child(db_url: &str) -> anyhow::Result<()> {
+    let state = sotay_server::build_state(db_url, Limits::default()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("PORT {}", listener.local_addr()?.port());
+    sotay_server::serve(listener, state, async {
+        use tokio::io::AsyncReadExt;
+        let mut sink = Vec::new();
+        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    })
+    .await?;
+    Ok(())
+}
+
+/// A server process.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(db_url: &str) -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--serve", db_url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .context("starting the server process")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("server stdout")?).read_line(&mut line)?;
+        let port = line.trim().strip_prefix("PORT ").context("server did not start")?.to_string();
+        Ok(Server { child, base: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// Resident set size of the server process, in MiB.
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// A simulated phone.
+struct Sim {
+    device: Device<MemoryStore>,
+    client: Client,
+    token: String,
+}
+
+impl Sim {
+    async fn sync(&mut self) -> anyhow::Result<SyncReport> {
+        Ok(self.client.sync(&mut self.device, &self.token).await?)
+    }
+}
+
+async fn enrol(http: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<Sim> {
+    let client = Client::with_http(http.clone(), base);
+    let e = client.enrol(code, "bench").await?;
+    let token = client.token(e.device_id, &e.device_secret).await?.access_token;
+    let identity = DeviceIdentity {
+        device: e.device_id,
+        user: e.user_id,
+        commune: e.commune_id,
+        village: e.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
+    };
+    Ok(Sim { device: Device::new(identity, MemoryStore::default()), client, token })
+}
+
+/// A fresh database with one commune, `villages` villages with one collaborator each, and
+/// `codes_per_village` enrolment codes per collaborator.
+struct Setup {
+    _dir: tempfile::TempDir,
+    db_url: String,
+    /// Enrolment codes, by village.
+    codes: Vec<Vec<String>>,
+    villages: Vec<VillageId>,
+    commune: sotay_sync_core::CommuneId,
+}
+
+async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setup> {
+    let dir = tempfile::tempdir()?;
+    let db_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = sotay_server::db::Db::open(&db_url).await?;
+    let commune = admin::create_commune(&db, "Tân Yên").await?;
+    let mut codes = Vec::new();
+    let mut ids = Vec::new();
+    for v in 0..villages {
+        let village = admin::create_village(&db, commune, &format!("Thôn {v}")).await?;
+        let username = format!("ctv{v}");
+        let user = admin::create_user(
+            &db,
+            NewUser {
+                username: &username,
+                display_name: &username,
+                role: Role::Collaborator,
+                commune,
+                village: Some(village),
+            },
+        )
+        .await?;
+        let mut c = Vec::new();
+        for _ in 0..codes_per_village {
+            c.push(admin::issue_enrolment_code(&db, user, 3600).await?);
+        }
+        codes.push(c);
+        ids.push(village);
+    }
+    db.close().await;
+    Ok(Setup { _dir: dir, db_url, codes, villages: ids, commune })
+}
+
+fn create_activities(sim: &mut Sim, from: u32, n: u32) -> anyhow::Result<Vec<RecordId>> {
+    (from..from + n)
+        .map(|i| Ok(sim.device.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS + i64::from(i))?))
+        .collect()
+}
+
+fn wanted(args: &Args, name: &str) -> bool {
+    args.only.as_deref().is_none_or(|o| name.contains(o))
+}
+
+/// Runs every scenario.
+pub async fn run_all(args: &Args) -> anyhow::Result<()> {
+    let mut out = Printer::new(args.json);
+    let started = Instant::now();
+    if wanted(args, "ingest") {
+        ingest(args, &mut out).await?;
+    }
+    if wanted(args, "village") {
+        village(args, &mut out).await?;
+    }
+    if wanted(args, "scale") {
+        scale(args, &mut out).await?;
+    }
+    if wanted(args, "concurrent") {
+        concurrent(args, &mut out).await?;
+    }
+    let failed: Vec<&str> = out.all.iter().filter(|f| f.pass == Some(false)).map(|f| f.name.as_str()).collect();
+    if !args.json {
+        println!(
+            "\n{} figures, {} with targets, {} missed{}; {:.0} s{}",
+            out.all.len(),
+            out.all.iter().filter(|f| f.pass.is_some()).count(),
+            failed.len(),
+            if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) },
+            started.elapsed().as_secs_f64(),
+            if args.quick { ", --quick sizes" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// Ingest of new records from 10 devices at once, against the raw merge-plus-insert limit.
+async fn ingest(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    let (devices, per) = if args.quick { (10, 200) } else { (10, 1000) };
+    let s = setup(1, devices).await?;
+    let server = Server::start(&s.db_url)?;
+    let http = reqwest::Client::new();
+    let mut sims = Vec::new();
+    for (d, code) in s.codes[0].iter().enumerate() {
+        let mut sim = enrol(&http, &server.base, code).await?;
+        create_activities(&mut sim, (d * per) as u32, per as u32)?;
+        sims.push(sim);
+    }
+    let changes: Vec<Vec<u8>> = sims
+        .iter()
+        .flat_map(|s| s.device.store().outbox(usize::MAX).unwrap_or_else(|e| match e {}))
+        .map(|e| e.change)
+        .collect();
+    let total = devices * per;
+
+    let t = Instant::now();
+    let tasks: Vec<_> = sims.into_iter().map(|mut sim| tokio::spawn(async move { sim.sync().await })).collect();
+    let mut errors = 0;
+    for t in tasks {
+        if !matches!(t.await, Ok(Ok(_))) {
+            errors += 1;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    server.stop();
+    let stored: i64 = {
+        let db = sotay_server::db::Db::open(&s.db_url).await?;
+        let n = sqlx::query("SELECT COUNT(*) FROM records").fetch_one(&db.read).await?.get(0);
+        db.close().await;
+        n
+    };
+    let missing = total as i64 - stored;
+
+    let (merge_rate, raw_rate) = raw_limits(&changes).await?;
+    let rate = total as f64 / secs;
+    out.print(Figure::info("Automerge in-memory merge (load change, save, project)", merge_rate, "rec/s"));
+    out.print(Figure::info("raw limit: merge + SQLite insert of the same bytes", raw_rate, "rec/s"));
+    out.print(
+        Figure::target(
+            format!("ingest of new records, {devices} devices, SQLite"),
+            rate,
+            "rec/s",
+            Goal::AtLeast,
+            5000.0,
+        )
+        .with_limit(raw_rate),
+    );
+    out.print(Figure::target("ingest as a share of the raw limit", rate / raw_rate, "ratio", Goal::AtLeast, 0.5));
+    if !args.quick {
+        out.print(Figure::target(
+            "10 devices × 1,000 new records converged on the server",
+            secs,
+            "s",
+            Goal::AtMost,
+            7.0,
+        ));
+    } else {
+        out.print(Figure::info(format!("{devices} devices × {per} new records converged on the server"), secs, "s"));
+    }
+    out.print(Figure::target(
+        "ingest errors and records missing",
+        (errors + missing.max(0)) as f64,
+        "count",
+        Goal::AtMost,
+        0.0,
+    ));
+    Ok(())
+}
+
+/// The same work without HTTP, sync protocol or server: Automerge alone, then Automerge plus
+/// plain SQLite inserts of the same bytes (one transaction, same durability settings).
+async fn raw_limits(changes: &[Vec<u8>]) -> anyhow::Result<(f64, f64)> {
+    let t = Instant::now();
+    let mut docs = Vec::with_capacity(changes.len());
+    for c in changes {
+        let mut r = Record::from_changes(std::slice::from_ref(c), None)?;
+        let view = serde_json::to_string(&r.view())?;
+        docs.push((r.id(), r.save(), view));
+    }
+    let merge_rate = changes.len() as f64 / t.elapsed().as_secs_f64();
+
+    let dir = tempfile::tempdir()?;
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("raw.db"))
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+    sqlx::query("CREATE TABLE docs (id BLOB PRIMARY KEY, doc BLOB NOT NULL, view TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    sqlx::query("CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB NOT NULL, bytes BLOB NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let t = Instant::now();
+    let mut docs = Vec::with_capacity(changes.len());
+    for c in changes {
+        let mut r = Record::from_changes(std::slice::from_ref(c), None)?;
+        let view = serde_json::to_string(&r.view())?;
+        docs.push((r.id(), r.save(), view, c));
+    }
+    let mut tx = pool.begin().await?;
+    for (id, doc, view, change) in &docs {
+        sqlx::query("INSERT INTO log (record, bytes) VALUES (?, ?)")
+            .bind(id.as_bytes().as_slice())
+            .bind(change.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO docs (id, doc, view) VALUES (?, ?, ?)")
+            .bind(id.as_bytes().as_slice())
+            .bind(doc.as_slice())
+            .bind(view.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    let raw_rate = changes.len() as f64 / t.elapsed().as_secs_f64();
+    pool.close().await;
+    Ok((merge_rate, raw_rate))
+}
+
+/// A village of 5,000 records: provisioning a new phone, a no-op sync, a one-field edit, new records.
+async fn village(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    let n = if args.quick { 1000 } else { 5000 };
+    let s = setup(1, 2).await?;
+    let server = Server::start(&s.db_url)?;
+    let http = reqwest::Client::new();
+    let mut a = enrol(&http, &server.base, &s.codes[0][0]).await?;
+    let ids = create_activities(&mut a, 0, n)?;
+    a.sync().await?;
+
+    let mut b = enrol(&http, &server.base, &s.codes[0][1]).await?;
+    let t = Instant::now();
+    let r = b.sync().await?;
+    let secs = t.elapsed().as_secs_f64();
+    let bytes = (r.wire.request_bytes + r.wire.response_bytes) as f64;
+    let label = format!("{n}-record village");
+    out.print(Figure::target(format!("provisioning a new phone, {label}: time"), secs, "s", Goal::AtMost, 3.0));
+    out.print(Figure::target(
+        format!("provisioning a new phone, {label}: bytes"),
+        bytes,
+        "B",
+        Goal::AtMost,
+        3_000_000.0,
+    ));
+    out.print(Figure::info(format!("provisioning a new phone, {label}: round trips"), r.round_trips as f64, "count"));
+
+    let t = Instant::now();
+    let r = b.sync().await?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    out.print(Figure::target(
+        format!("sync with nothing new, {label}: round trips"),
+        r.round_trips as f64,
+        "count",
+        Goal::AtMost,
+        1.0,
+    ));
+    out.print(Figure::target(
+        format!("sync with nothing new, {label}: bytes"),
+        (r.wire.request_bytes + r.wire.response_bytes) as f64,
+        "B",
+        Goal::AtMost,
+        1024.0,
+    ));
+    out.print(Figure::info(format!("sync with nothing new, {label}: latency"), ms, "ms"));
+
+    a.sync().await?;
+    a.device.edit(ids[17], &[Edit::AttendanceFemale(99)], NOW_MS + 1)?;
+    let r = a.sync().await?;
+    out.print(Figure::target(
+        "a one-field edit on the wire",
+        (r.wire.request_bytes + r.wire.response_bytes) as f64,
+        "B",
+        Goal::AtMost,
+        300.0,
+    ));
+    create_activities(&mut a, 100_000, 1)?;
+    let r = a.sync().await?;
+    out.print(Figure::target(
+        "a new activity record on the wire alone",
+        (r.wire.request_bytes + r.wire.response_bytes) as f64,
+        "B",
+        Goal::AtMost,
+        700.0,
+    ));
+    create_activities(&mut a, 200_000, 100)?;
+    let r = a.sync().await?;
+    out.print(Figure::target(
+        "a new activity record in a batch of 100, per record",
+        (r.wire.request_bytes + r.wire.response_bytes) as f64 / 100.0,
+        "B",
+        Goal::AtMost,
+        400.0,
+    ));
+    server.stop();
+    Ok(())
+}
+
+/// Fills another village with `records` synthetic records and as many log entries, by SQL.
+async fn fill(db_url: &str, s: &Setup, from: i64, to: i64) -> anyhow::Result<()> {
+    let db = sotay_server::db::Db::open(db_url).await?;
+    let mut tx = db.write.begin().await?;
+    sqlx::query(
+        "WITH RECURSIVE n(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM n WHERE x < ?2)
+         INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)
+         SELECT ?3, ?4, randomblob(16), 'activity', randomblob(16), randomblob(16), randomblob(500), '{}', 'draft', 0, 0, '2026-01-01', x FROM n",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(s.commune.as_bytes().as_slice())
+    .bind(s.villages[1].as_bytes().as_slice())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "WITH RECURSIVE n(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM n WHERE x < ?2)
+         INSERT INTO changes (commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)
+         SELECT ?3, ?4, randomblob(16), 0, randomblob(16), randomblob(16), randomblob(32), randomblob(300), 0 FROM n",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(s.commune.as_bytes().as_slice())
+    .bind(s.villages[1].as_bytes().as_slice())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db.close().await;
+    Ok(())
+}
+
+/// Incremental sync latency with a small and a large database: the cost must not follow its size.
+async fn scale(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    let (small, large) = if args.quick { (10_000, 100_000) } else { (10_000, 1_000_000) };
+    let s = setup(2, 2).await?;
+    let http = reqwest::Client::new();
+    fill(&s.db_url, &s, 1, small).await?;
+    let server = Server::start(&s.db_url)?;
+    let mut a = enrol(&http, &server.base, &s.codes[0][0]).await?;
+    let mut b = enrol(&http, &server.base, &s.codes[0][1]).await?;
+    let ids = create_activities(&mut a, 0, 50)?;
+    a.sync().await?;
+    b.sync().await?;
+    let small_ms = edit_round_trips(&mut a, &mut b, &ids).await?;
+    server.stop();
+
+    fill(&s.db_url, &s, small + 1, large).await?;
+    let server = Server::start(&s.db_url)?;
+    a.client = Client::with_http(http.clone(), &server.base);
+    b.client = Client::with_http(http.clone(), &server.base);
+    let large_ms = edit_round_trips(&mut a, &mut b, &ids).await?;
+    server.stop();
+
+    let name = |n: i64| if n >= 1_000_000 { format!("{}M", n / 1_000_000) } else { format!("{}k", n / 1000) };
+    out.print(Figure::info(
+        format!("incremental sync latency, {} records in the database (median)", name(small)),
+        small_ms,
+        "ms",
+    ));
+    out.print(
+        Figure::info(
+            format!("incremental sync latency, {} records in the database (median)", name(large)),
+            large_ms,
+            "ms",
+        )
+        .with_limit(small_ms),
+    );
+    out.print(Figure::target(
+        format!("incremental sync latency ratio {} / {}", name(large), name(small)),
+        large_ms / small_ms,
+        "ratio",
+        Goal::AtMost,
+        1.5,
+    ));
+    Ok(())
+}
+
+/// Median time of: one phone pushes a one-field edit, the other pulls it.
+async fn edit_round_trips(a: &mut Sim, b: &mut Sim, ids: &[RecordId]) -> anyhow::Result<f64> {
+    let mut times = Vec::new();
+    for i in 0..40u32 {
+        a.device.edit(ids[i as usize % ids.len()], &[Edit::AttendanceMale(i)], NOW_MS + i64::from(i))?;
+        let t = Instant::now();
+        a.sync().await?;
+        b.sync().await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0 / 2.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Many devices syncing at once on loopback: latency percentiles, errors and server memory.
+async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    let (villages, per_village) = if args.quick { (10, 10) } else { (25, 20) };
+    let devices = villages * per_village;
+    let s = setup(villages, per_village).await?;
+    let server = Server::start(&s.db_url)?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(devices).build()?;
+    let mut sims = Vec::new();
+    for codes in &s.codes {
+        for code in codes {
+            sims.push(enrol(&http, &server.base, code).await?);
+        }
+    }
+    // Each village starts with 40 records made by its first phone; every phone provisions.
+    let mut village_records = Vec::new();
+    for v in 0..villages {
+        let ids = create_activities(&mut sims[v * per_village], (v * 1000) as u32, 40)?;
+        sims[v * per_village].sync().await?;
+        village_records.push(ids);
+    }
+    for sim in sims.iter_mut() {
+        sim.sync().await?;
+    }
+    let rss_before = server.rss_mib();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut rss_peak: f64 = rss_before;
+    let mut rss_after_round = Vec::new();
+    let rounds = 3;
+    for round in 0..rounds {
+        for (i, sim) in sims.iter_mut().enumerate() {
+            let ids = &village_records[i / per_village];
+            sim.device.edit(ids[(i + round) % ids.len()], &[Edit::AttendanceFemale((i + round) as u32)], NOW_MS)?;
+        }
+        let tasks: Vec<_> = sims
+            .drain(..)
+            .map(|mut sim| {
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let r = sim.sync().await;
+                    (sim, t.elapsed(), r.is_ok())
+                })
+            })
+            .collect();
+        let sampler = async {
+            let mut peak: f64 = 0.0;
+            for _ in 0..100 {
+                peak = peak.max(server.rss_mib());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        };
+        let (results, peak) = tokio::join!(futures_join(tasks), sampler);
+        rss_peak = rss_peak.max(peak);
+        for (sim, elapsed, ok) in results {
+            latencies.push(elapsed.as_secs_f64() * 1000.0);
+            if !ok {
+                errors += 1;
+            }
+            sims.push(sim);
+        }
+        rss_after_round.push(server.rss_mib());
+    }
+    server.stop();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let label = format!("{devices} devices syncing at once on loopback");
+    out.print(Figure::info(format!("{label}: p50"), pct(0.5), "ms"));
+    if args.quick {
+        out.print(Figure::info(format!("{label}: p99"), pct(0.99), "ms"));
+    } else {
+        out.print(Figure::target(format!("{label}: p99"), pct(0.99), "ms", Goal::AtMost, 500.0));
+    }
+    out.print(Figure::target(format!("{label}: errors"), errors as f64, "count", Goal::AtMost, 0.0));
+    out.print(Figure::target("server RSS under that load (peak)", rss_peak, "MiB", Goal::AtMost, 256.0));
+    out.print(Figure::info(
+        format!("server RSS growth from round 1 to round {rounds}"),
+        rss_after_round[rounds - 1] - rss_after_round[0],
+        "MiB",
+    ));
+    Ok(())
+}
+
+async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.expect("task panicked"));
+    }
+    out
+}
