@@ -37,7 +37,7 @@ pub struct Limits {
     /// Most changes sent back in one sync answer.
     #[arg(long, env = "SOTAY_PAGE_CHANGES", default_value_t = 5000)]
     pub page_changes: usize,
-    /// Most snapshot bytes sent back in one provisioning answer.
+    /// Most change or snapshot bytes sent back in one sync answer.
     #[arg(long, env = "SOTAY_PAGE_SNAPSHOT_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub page_snapshot_bytes: usize,
     /// Lifetime of access tokens, in seconds.

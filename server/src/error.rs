@@ -125,8 +125,3 @@ impl From<anyhow::Error> for ApiError {
 pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE { ApiError::TooLarge(text) } else { ApiError::BadRequest(text) }
 }
-
-/// Whether a status means "body too large" (for the middleware that re-shapes axum's own 413s).
-pub fn is_too_large(status: StatusCode) -> bool {
-    status == StatusCode::PAYLOAD_TOO_LARGE
-}

@@ -12,7 +12,9 @@
 //! - **Cost proportional to change.** The pull reads the log by `(commune, village, seq)` from the
 //!   cursor: a sync with nothing new reads nothing.
 //! - **Attribution.** A device may only push changes it made: every change's actor must be the
-//!   device and its author the device's user.
+//!   device. Automerge writes the author (the user) only on an actor's first change in a
+//!   document, so a change that names an author must name the device's user, and after applying,
+//!   the document must map the device's actor to the device's user.
 
 use crate::auth::{AuthDevice, Role};
 use crate::error::{ApiError, body_rejection};
@@ -40,6 +42,9 @@ pub async fn sync(
         wire::WireError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
         e => ApiError::BadRequest(e.to_string()),
     })?;
+    if request.cursor > i64::MAX as u64 || request.snapshot.as_ref().is_some_and(|s| s.upto > i64::MAX as u64) {
+        return Err(ApiError::BadRequest("cursor out of range".into()));
+    }
     if auth.role == Role::Admin {
         return Err(ApiError::Forbidden("admin accounts do not sync records".into()));
     }
@@ -269,7 +274,9 @@ impl Scope {
             }
             (Role::Reviewer, RecordKind::Activity) => true,
             (Role::Reviewer, RecordKind::GbvReferral) => false,
-            (Role::GbvFocalPoint, _) => true,
+            // GBV details never reach a phone other than the one that created the case (SPEC §9):
+            // focal points work on cases in the web app, where every view is audited.
+            (Role::GbvFocalPoint, _) => false,
             (Role::Admin, _) => false,
         }
     }
@@ -300,7 +307,7 @@ async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<
             .fetch_all(&state.db.read)
             .await?
         }
-        (Role::Reviewer, _) => {
+        (Role::Reviewer | Role::GbvFocalPoint, _) => {
             sqlx::query(
                 "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
                  WHERE commune_id = ?2 AND seq > ?3 AND sensitive = 0 ORDER BY seq LIMIT ?4",
@@ -312,26 +319,22 @@ async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<
             .fetch_all(&state.db.read)
             .await?
         }
-        (Role::GbvFocalPoint, _) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&state.db.read)
-            .await?
-        }
         _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
     };
-    let more = rows.len() as i64 > limit;
-    let mut response = SyncResponse { cursor: req.cursor, more, ..SyncResponse::default() };
+    let mut more = rows.len() as i64 > limit;
+    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
     let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    let mut page_bytes = 0;
     for row in rows.into_iter().take(limit as usize) {
+        let bytes = row.get::<Option<Vec<u8>>, _>(2);
+        let size = bytes.as_ref().map_or(0, Vec::len);
+        if page_bytes > 0 && page_bytes + size > state.limits.page_snapshot_bytes {
+            more = true;
+            break;
+        }
+        page_bytes += size;
         response.cursor = row.get::<i64, _>(0) as u64;
-        let Some(bytes) = row.get::<Option<Vec<u8>>, _>(2) else { continue };
+        let Some(bytes) = bytes else { continue };
         let record: Vec<u8> = row.get(1);
         let i = *index.entry(record.clone()).or_insert_with(|| {
             response.changes.push(RecordChanges { record, changes: Vec::new() });
@@ -339,6 +342,7 @@ async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<
         });
         response.changes[i].changes.push(ChangeBytes(bytes));
     }
+    response.more = more;
     Ok(response)
 }
 
@@ -371,7 +375,7 @@ async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) 
             .fetch_all(&state.db.read)
             .await?
         }
-        (Role::Reviewer, _) => sqlx::query(
+        (Role::Reviewer | Role::GbvFocalPoint, _) => sqlx::query(
             "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
         )
         .bind(commune)
@@ -379,14 +383,6 @@ async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) 
         .bind(ROWS)
         .fetch_all(&state.db.read)
         .await?,
-        (Role::GbvFocalPoint, _) => {
-            sqlx::query("SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
-                .bind(commune)
-                .bind(after.as_slice())
-                .bind(ROWS)
-                .fetch_all(&state.db.read)
-                .await?
-        }
         _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
     };
     let full_page = rows.len() as i64 == ROWS;

@@ -114,6 +114,9 @@ pub enum DeviceError<E: std::error::Error + 'static> {
     /// No such record on this device.
     #[error("no record {0} on this device")]
     NotFound(RecordId),
+    /// Records are created in the user's village; this account has none (reviewers, focal points).
+    #[error("this account belongs to no village, so it cannot create records on a device")]
+    NoVillage,
     /// The server's answer could not be used; nothing was changed.
     #[error("bad answer from the server: {0}")]
     Protocol(String),
@@ -170,6 +173,9 @@ impl<S: DeviceStore> Device<S> {
 
     /// Creates a record in this device's village with its first values. `id_ms` seeds the UUIDv7.
     pub fn create(&mut self, kind: RecordKind, edits: &[Edit], now_ms: i64) -> DeviceResult<RecordId, S> {
+        if self.identity.village.0.is_nil() {
+            return Err(DeviceError::NoVillage);
+        }
         let id = RecordId::new_v7(now_ms.max(0) as u64);
         let (mut record, change) = Record::create(
             kind,

@@ -850,11 +850,12 @@ fn set_put(doc: &mut AutoCommit, set: &str, member: &str, add: bool) -> Result<(
         Some((Value::Object(ObjType::Map), id)) => id,
         _ => return Err(RecordError::NotARecord("set")),
     };
-    let present = doc.get(&obj, member)?.is_some();
-    match (add, present) {
-        (true, false) => doc.put(&obj, member, true)?,
-        (false, true) => doc.delete(&obj, member)?,
-        _ => {}
+    // An add always writes, even over a present member: that is what makes a concurrent
+    // remove lose (add-wins). A remove of an absent member writes nothing.
+    if add {
+        doc.put(&obj, member, true)?;
+    } else if doc.get(&obj, member)?.is_some() {
+        doc.delete(&obj, member)?;
     }
     Ok(())
 }

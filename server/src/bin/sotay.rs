@@ -93,6 +93,9 @@ enum Cmd {
         /// The server's database.
         #[arg(long, env = "SOTAY_DATABASE_URL", default_value = "sqlite://sotay.db")]
         database_url: String,
+        /// Lifetime of enrolment codes, in seconds.
+        #[arg(long, env = "SOTAY_ENROLMENT_TTL_SECS", default_value_t = 72 * 3600)]
+        enrolment_ttl_secs: u64,
         #[command(subcommand)]
         cmd: AdminCmd,
     },
@@ -246,10 +249,9 @@ fn print_conflicts(v: &RecordView, lang: Lang) {
     }
 }
 
-async fn run_admin(database_url: &str, cmd: AdminCmd) -> anyhow::Result<()> {
+async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::Result<()> {
     use sotay_server::admin;
     let db = sotay_server::db::Db::open(database_url).await?;
-    let ttl = sotay_server::config::Limits::default().enrolment_ttl_secs;
     match cmd {
         AdminCmd::CreateCommune { name } => println!("{}", admin::create_commune(&db, &name).await?),
         AdminCmd::CreateVillage { commune, name } => println!("{}", admin::create_village(&db, commune, &name).await?),
@@ -322,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let lang = Lang::from_code(&cli.lang).unwrap_or_default();
     match cli.cmd {
-        Cmd::Admin { database_url, cmd } => run_admin(&database_url, cmd).await,
+        Cmd::Admin { database_url, enrolment_ttl_secs, cmd } => run_admin(&database_url, enrolment_ttl_secs, cmd).await,
         Cmd::Enrol { server, name, code } => {
             if cli.dir.join("device.json").exists() {
                 bail!("{} already holds an enrolled device", cli.dir.display());
