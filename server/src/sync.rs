@@ -28,7 +28,7 @@ use sotay_sync_core::inspect::inspect_change;
 use sotay_sync_core::wire::{
     self, ChangeBytes, RecordChanges, RecordSnapshot, SnapshotCursor, SyncRequest, SyncResponse,
 };
-use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordKind, VillageId};
+use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordId, RecordKind, VillageId};
 use sqlx::Row;
 
 /// The sync endpoint.
@@ -56,9 +56,8 @@ pub async fn sync(
     }
     let pushed_records = request.push.len();
     let pushed_changes: usize = request.push.iter().map(|p| p.changes.len()).sum();
-    // A device that has never synced is provisioned from snapshots, unless the log is empty:
-    // then there is nothing to provision and its own first push must not come back to it.
-    let provision = request.snapshot.is_some() || (request.cursor == 0 && !log_is_empty(&state).await?);
+    // A device that has never been provisioned gets compacted snapshots, not the log.
+    let provision = request.fresh || request.snapshot.is_some();
     let acked_through = if request.push.is_empty() {
         0
     } else {
@@ -81,17 +80,54 @@ pub async fn sync(
     Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
 }
 
+#[derive(Clone)]
 struct Incoming {
     hash: [u8; 32],
     bytes: Vec<u8>,
 }
 
+/// What the database holds for a record before this push.
+struct Stored {
+    scope: Scope,
+    doc: Vec<u8>,
+    /// Which version of the row this is (`updated_seq`) and how many changes wait for it.
+    version: (i64, i64),
+}
+
+/// A record merged and projected, ready to be written.
+struct Prepared {
+    id: RecordId,
+    incoming: Vec<Incoming>,
+    /// The row version it was computed from; `None` for a new record.
+    based_on: Option<(i64, i64)>,
+    scope: Scope,
+    new_changes: Vec<([u8; 32], Option<DeviceId>, Vec<u8>)>,
+    applied_pending: Vec<[u8; 32]>,
+    still_pending: Vec<Incoming>,
+    doc: Vec<u8>,
+    view_json: String,
+    review_state: String,
+    conflicted: bool,
+    deleted: bool,
+    event_date: Option<String>,
+    created_by: Vec<u8>,
+}
+
 /// Stores a push in one transaction. Any refused record refuses the whole push: nothing is stored.
+///
+/// Three phases, so the expensive part runs on every core while SQLite's single writer only
+/// writes: read the current rows (reader pool), merge and project in the blocking pool, then in
+/// the write transaction check each row is still the version merged from (optimistic
+/// concurrency; a record changed meanwhile is merged again inside the transaction) and write.
 async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> Result<(), ApiError> {
     // Decode and check attribution before touching the database.
     let mut batches = Vec::with_capacity(push.len());
+    let mut seen = std::collections::HashSet::new();
     for rc in push {
         let id = rc.record_id().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if !seen.insert(id) {
+            return Err(ApiError::BadRequest(format!("record {id} appears twice in one push")));
+        }
         let mut incoming = Vec::with_capacity(rc.changes.len());
         for ChangeBytes(bytes) in &rc.changes {
             let info = inspect_change(bytes)
@@ -103,149 +139,330 @@ async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> 
         }
         batches.push((id, incoming));
     }
+    let ids_json = id_list(batches.iter().map(|(id, _)| *id));
 
+    // 1. Read.
+    let mut stored = read_stored(&state.db.read, &ids_json).await?;
+    let mut pending = read_pending(&state.db.read, &ids_json).await?;
+
+    // 2. Merge and project, off the async threads.
+    let auth_copy = *auth;
+    let prepared = tokio::task::spawn_blocking(move || {
+        batches
+            .into_iter()
+            .map(|(id, incoming)| {
+                prepare(&auth_copy, id, incoming, stored.remove(&id), pending.remove(&id).unwrap_or_default())
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+
+    // 3. Write.
     let now = crate::now_ms();
     let mut tx = state.db.write.begin().await?;
-    for (id, incoming) in batches {
-        let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, doc FROM records WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let pending: Vec<Incoming> = sqlx::query("SELECT hash, bytes FROM pending_changes WHERE record_id = ?")
-            .bind(id.as_bytes().as_slice())
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| Incoming { hash: r.get::<Vec<u8>, _>(0).try_into().unwrap_or([0; 32]), bytes: r.get(1) })
-            .collect();
-        let all: Vec<Vec<u8>> = incoming.iter().chain(&pending).map(|c| c.bytes.clone()).collect();
-        let unprocessable = |e: sotay_sync_core::RecordError| ApiError::Unprocessable(format!("record {id}: {e}"));
-
-        let (mut record, heads_before, scope) = match row {
-            Some(row) => {
-                let scope = Scope {
-                    commune: CommuneId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?,
-                    village: VillageId::from_slice(&row.get::<Vec<u8>, _>(1)).ok_or_else(corrupt)?,
-                    kind: RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?,
-                    owner_device: DeviceId::from_slice(&row.get::<Vec<u8>, _>(3)).ok_or_else(corrupt)?,
-                };
-                if !scope.writable_by(auth) {
-                    return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
-                }
-                let mut record =
-                    Record::load(&row.get::<Vec<u8>, _>(4), None).map_err(|e| ApiError::Internal(e.into()))?;
-                let heads = record.heads();
-                record.apply_changes(&all).map_err(unprocessable)?;
-                (record, heads, scope)
-            }
-            None => {
-                let mut record = Record::from_changes(&all, None).map_err(|e| {
-                    ApiError::Unprocessable(format!(
-                        "record {id}: the first change of a new record is missing or invalid: {e}"
-                    ))
-                })?;
-                if record.id() != id {
-                    return Err(ApiError::Unprocessable(format!("record {id}: the document carries another id")));
-                }
-                let scope = Scope {
-                    commune: record.commune(),
-                    village: record.village(),
-                    kind: record.kind(),
-                    owner_device: record.creation().device.ok_or_else(|| {
-                        ApiError::Unprocessable(format!("record {id}: the creating device is unknown"))
-                    })?,
-                };
-                if scope.owner_device != auth.device || !scope.writable_by(auth) {
-                    return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
-                }
-                let village_known = sqlx::query("SELECT 1 FROM villages WHERE id = ? AND commune_id = ?")
-                    .bind(scope.village.as_bytes().as_slice())
-                    .bind(scope.commune.as_bytes().as_slice())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if village_known.is_none() {
-                    return Err(ApiError::Unprocessable(format!("record {id}: unknown village")));
-                }
-                (record, Vec::new(), scope)
-            }
+    let versions = read_versions(&mut tx, &ids_json).await?;
+    let mut villages_checked = std::collections::HashSet::new();
+    let mut ready = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        let p = if versions.get(&p.id).copied() == p.based_on {
+            p
+        } else {
+            // Changed by another push since it was read: merge again against the current row.
+            let one = id_list([p.id]);
+            let s = read_stored(&mut *tx, &one).await?.remove(&p.id);
+            let q = read_pending(&mut *tx, &one).await?.remove(&p.id).unwrap_or_default();
+            prepare(auth, p.id, p.incoming, s, q)?
         };
-        if record.author_of(auth.device) != Some(auth.user) {
-            return Err(ApiError::Forbidden(format!("record {id}: changes must name the device's user as author")));
-        }
-        if record.commune() != scope.commune || record.village() != scope.village {
-            return Err(ApiError::Unprocessable(format!("record {id}: commune and village are fixed at creation")));
-        }
+        check_village(&mut tx, auth, &p, &mut villages_checked).await?;
+        write_pending(&mut tx, auth, &p, now).await?;
+        ready.push(p);
+    }
+    write_log_and_records(&mut tx, auth, &ready, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
-        let new_changes = record.changes_since(&heads_before);
-        let mut last_seq = None;
-        for (hash, device, bytes) in &new_changes {
-            let seq: i64 = sqlx::query(
-                "INSERT INTO changes (commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            )
-            .bind(scope.commune.as_bytes().as_slice())
-            .bind(scope.village.as_bytes().as_slice())
-            .bind(id.as_bytes().as_slice())
-            .bind(scope.kind == RecordKind::GbvReferral)
-            .bind(scope.owner_device.as_bytes().as_slice())
-            .bind(device.unwrap_or(auth.device).as_bytes().as_slice())
+/// A JSON array of hex ids, for `IN (SELECT unhex(value) FROM json_each(?))`.
+fn id_list(ids: impl IntoIterator<Item = RecordId>) -> String {
+    let hex: Vec<String> = ids.into_iter().map(|id| id.0.simple().to_string()).collect();
+    serde_json::to_string(&hex).expect("strings serialise")
+}
+
+async fn read_stored<'e, E: sqlx::SqliteExecutor<'e>>(
+    db: E,
+    ids_json: &str,
+) -> Result<std::collections::HashMap<RecordId, Stored>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.doc, r.updated_seq,
+                (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id)
+         FROM records r WHERE r.id IN (SELECT unhex(value) FROM json_each(?))",
+    )
+    .bind(ids_json)
+    .fetch_all(db)
+    .await?;
+    let mut out = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
+        let scope = Scope {
+            commune: CommuneId::from_slice(&row.get::<Vec<u8>, _>(1)).ok_or_else(corrupt)?,
+            village: VillageId::from_slice(&row.get::<Vec<u8>, _>(2)).ok_or_else(corrupt)?,
+            kind: RecordKind::from_code(&row.get::<String, _>(3)).ok_or_else(corrupt)?,
+            owner_device: DeviceId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or_else(corrupt)?,
+        };
+        out.insert(id, Stored { scope, doc: row.get(5), version: (row.get(6), row.get(7)) });
+    }
+    Ok(out)
+}
+
+async fn read_pending<'e, E: sqlx::SqliteExecutor<'e>>(
+    db: E,
+    ids_json: &str,
+) -> Result<std::collections::HashMap<RecordId, Vec<Incoming>>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT record_id, hash, bytes FROM pending_changes WHERE record_id IN (SELECT unhex(value) FROM json_each(?))",
+    )
+    .bind(ids_json)
+    .fetch_all(db)
+    .await?;
+    let mut out: std::collections::HashMap<RecordId, Vec<Incoming>> = std::collections::HashMap::new();
+    for row in rows {
+        let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
+        let hash: [u8; 32] = row.get::<Vec<u8>, _>(1).try_into().map_err(|_| corrupt())?;
+        out.entry(id).or_default().push(Incoming { hash, bytes: row.get(2) });
+    }
+    Ok(out)
+}
+
+async fn read_versions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ids_json: &str,
+) -> Result<std::collections::HashMap<RecordId, (i64, i64)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.updated_seq, (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id)
+         FROM records r WHERE r.id IN (SELECT unhex(value) FROM json_each(?))",
+    )
+    .bind(ids_json)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
+            Ok((id, (row.get(1), row.get(2))))
+        })
+        .collect()
+}
+
+/// Merges a push into a record and projects it. CPU only: no database, no await.
+fn prepare(
+    auth: &AuthDevice,
+    id: RecordId,
+    incoming: Vec<Incoming>,
+    stored: Option<Stored>,
+    pending: Vec<Incoming>,
+) -> Result<Prepared, ApiError> {
+    let all: Vec<Vec<u8>> = incoming.iter().chain(&pending).map(|c| c.bytes.clone()).collect();
+    let unprocessable = |e: sotay_sync_core::RecordError| ApiError::Unprocessable(format!("record {id}: {e}"));
+    let based_on = stored.as_ref().map(|s| s.version);
+    let (mut record, new_changes, scope) = match stored {
+        Some(stored) => {
+            if !stored.scope.writable_by(auth) {
+                return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
+            }
+            let mut record = Record::load(&stored.doc, None).map_err(|e| ApiError::Internal(e.into()))?;
+            let heads = record.heads();
+            record.apply_changes(&all).map_err(unprocessable)?;
+            let new_changes = record.changes_since(&heads);
+            (record, new_changes, stored.scope)
+        }
+        None => {
+            let mut record = Record::from_changes(&all, None).map_err(|e| {
+                ApiError::Unprocessable(format!(
+                    "record {id}: the first change of a new record is missing or invalid: {e}"
+                ))
+            })?;
+            if record.id() != id {
+                return Err(ApiError::Unprocessable(format!("record {id}: the document carries another id")));
+            }
+            let scope = Scope {
+                commune: record.commune(),
+                village: record.village(),
+                kind: record.kind(),
+                owner_device: record
+                    .creation()
+                    .device
+                    .ok_or_else(|| ApiError::Unprocessable(format!("record {id}: the creating device is unknown")))?,
+            };
+            if scope.owner_device != auth.device || !scope.writable_by(auth) {
+                return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
+            }
+            // The common case, a record created in one change: that change is the whole log entry.
+            let new_changes = match incoming.as_slice() {
+                [only] if pending.is_empty() => vec![(only.hash, Some(auth.device), only.bytes.clone())],
+                _ => record.changes_since(&[]),
+            };
+            (record, new_changes, scope)
+        }
+    };
+    if record.author_of(auth.device) != Some(auth.user) {
+        return Err(ApiError::Forbidden(format!("record {id}: changes must name the device's user as author")));
+    }
+    if record.commune() != scope.commune || record.village() != scope.village {
+        return Err(ApiError::Unprocessable(format!("record {id}: commune and village are fixed at creation")));
+    }
+    let applied_pending = pending.iter().filter(|c| record.has_change(&c.hash)).map(|c| c.hash).collect();
+    let still_pending = incoming.iter().filter(|c| !record.has_change(&c.hash)).cloned().collect();
+    let view = record.view();
+    Ok(Prepared {
+        id,
+        based_on,
+        scope,
+        new_changes,
+        applied_pending,
+        still_pending,
+        doc: record.save(),
+        view_json: serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.into()))?,
+        review_state: view.review_state.to_string(),
+        conflicted: !view.conflicts.is_empty() || view.delete_conflict,
+        deleted: view.deleted,
+        event_date: view.held_on.or(view.reported_on).map(|d| d.to_string()),
+        created_by: view.created.user.map(|u| u.as_bytes().to_vec()).unwrap_or_default(),
+        incoming,
+    })
+}
+
+async fn check_village(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    auth: &AuthDevice,
+    p: &Prepared,
+    checked: &mut std::collections::HashSet<VillageId>,
+) -> Result<(), ApiError> {
+    if p.based_on.is_some() || auth.village == Some(p.scope.village) || checked.contains(&p.scope.village) {
+        return Ok(());
+    }
+    let known = sqlx::query("SELECT 1 FROM villages WHERE id = ? AND commune_id = ?")
+        .bind(p.scope.village.as_bytes().as_slice())
+        .bind(p.scope.commune.as_bytes().as_slice())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if known.is_none() {
+        return Err(ApiError::Unprocessable(format!("record {}: unknown village", p.id)));
+    }
+    checked.insert(p.scope.village);
+    Ok(())
+}
+
+/// Changes that waited for their dependencies and are now applied leave `pending_changes`;
+/// incoming changes whose dependencies are still missing join it.
+async fn write_pending(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    auth: &AuthDevice,
+    p: &Prepared,
+    now: i64,
+) -> Result<(), ApiError> {
+    for hash in &p.applied_pending {
+        sqlx::query("DELETE FROM pending_changes WHERE record_id = ? AND hash = ?")
+            .bind(p.id.as_bytes().as_slice())
             .bind(hash.as_slice())
-            .bind(bytes.as_slice())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
-            last_seq = Some(seq);
-        }
-        for c in &pending {
-            if record.has_change(&c.hash) {
-                sqlx::query("DELETE FROM pending_changes WHERE record_id = ? AND hash = ?")
-                    .bind(id.as_bytes().as_slice())
-                    .bind(c.hash.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for c in &incoming {
-            if !record.has_change(&c.hash) {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO pending_changes (record_id, hash, device_id, bytes, received_at) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(id.as_bytes().as_slice())
-                .bind(c.hash.as_slice())
-                .bind(auth.device.as_bytes().as_slice())
-                .bind(c.bytes.as_slice())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let Some(seq) = last_seq else { continue };
-        let view = record.view();
-        let event_date = view.held_on.or(view.reported_on).map(|d| d.to_string());
+            .execute(&mut **tx)
+            .await?;
+    }
+    for c in &p.still_pending {
         sqlx::query(
-            "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, view = excluded.view, review_state = excluded.review_state,
-                conflicted = excluded.conflicted, deleted = excluded.deleted, event_date = excluded.event_date, updated_seq = excluded.updated_seq",
+            "INSERT OR IGNORE INTO pending_changes (record_id, hash, device_id, bytes, received_at) VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(scope.commune.as_bytes().as_slice())
-        .bind(scope.village.as_bytes().as_slice())
-        .bind(id.as_bytes().as_slice())
-        .bind(scope.kind.code())
-        .bind(scope.owner_device.as_bytes().as_slice())
-        .bind(view.created.user.map(|u| u.as_bytes().to_vec()).unwrap_or_default())
-        .bind(record.save())
-        .bind(serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.into()))?)
-        .bind(view.review_state.to_string())
-        .bind(!view.conflicts.is_empty() || view.delete_conflict)
-        .bind(view.deleted)
-        .bind(event_date)
-        .bind(seq)
-        .execute(&mut *tx)
+        .bind(p.id.as_bytes().as_slice())
+        .bind(c.hash.as_slice())
+        .bind(auth.device.as_bytes().as_slice())
+        .bind(c.bytes.as_slice())
+        .bind(now)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
+    Ok(())
+}
+
+/// Rows per multi-row INSERT: statements are the writer's overhead, so they carry many rows.
+const ROWS_PER_INSERT: usize = 64;
+
+fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
+}
+
+/// Appends the new changes to the log and writes the merged records, many rows per statement.
+/// Sequence numbers are assigned here, in order, inside the write transaction: SQLite has one
+/// writer, so they are also in commit order and a cursor never skips a change.
+async fn write_log_and_records(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    auth: &AuthDevice,
+    ready: &[Prepared],
+    now: i64,
+) -> Result<(), ApiError> {
+    let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&mut **tx).await?.get(0);
+    let mut next = last.unwrap_or(0) + 1;
+    let mut log = Vec::new();
+    let mut records = Vec::new();
+    for p in ready {
+        for change in &p.new_changes {
+            log.push((next, p, change));
+            next += 1;
+        }
+        if !p.new_changes.is_empty() {
+            records.push((next - 1, p));
+        }
+    }
+    for chunk in log.chunks(ROWS_PER_INSERT) {
+        let sql = multi_row_sql(
+            "INSERT INTO changes (seq, commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)",
+            10,
+            chunk.len(),
+            "",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, p, (hash, device, bytes)) in chunk {
+            q = q
+                .bind(*seq)
+                .bind(p.scope.commune.as_bytes().as_slice())
+                .bind(p.scope.village.as_bytes().as_slice())
+                .bind(p.id.as_bytes().as_slice())
+                .bind(p.scope.kind == RecordKind::GbvReferral)
+                .bind(p.scope.owner_device.as_bytes().as_slice())
+                .bind(device.unwrap_or(auth.device).as_bytes().as_slice())
+                .bind(hash.as_slice())
+                .bind(bytes.as_slice())
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let sql = multi_row_sql(
+            "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)",
+            13,
+            chunk.len(),
+            " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, view = excluded.view, review_state = excluded.review_state,
+               conflicted = excluded.conflicted, deleted = excluded.deleted, event_date = excluded.event_date,
+               updated_seq = excluded.updated_seq",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, p) in chunk {
+            q = q
+                .bind(p.scope.commune.as_bytes().as_slice())
+                .bind(p.scope.village.as_bytes().as_slice())
+                .bind(p.id.as_bytes().as_slice())
+                .bind(p.scope.kind.code())
+                .bind(p.scope.owner_device.as_bytes().as_slice())
+                .bind(p.created_by.as_slice())
+                .bind(p.doc.as_slice())
+                .bind(p.view_json.as_str())
+                .bind(p.review_state.as_str())
+                .bind(p.conflicted)
+                .bind(p.deleted)
+                .bind(p.event_date.as_deref())
+                .bind(*seq);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -254,6 +471,7 @@ fn corrupt() -> ApiError {
 }
 
 /// Where a record lives and who owns it, fixed at creation.
+#[derive(Clone, Copy)]
 struct Scope {
     commune: CommuneId,
     village: VillageId,
@@ -280,10 +498,6 @@ impl Scope {
             (Role::Admin, _) => false,
         }
     }
-}
-
-async fn log_is_empty(state: &AppState) -> Result<bool, ApiError> {
-    Ok(sqlx::query("SELECT 1 FROM changes LIMIT 1").fetch_optional(&state.db.read).await?.is_none())
 }
 
 /// What the device has not seen: the log in its scope after its cursor, minus its own changes.

@@ -55,6 +55,9 @@ pub struct SyncState {
     pub cursor: u64,
     /// Provisioning from snapshots under way.
     pub snapshot: Option<SnapshotCursor>,
+    /// Provisioning has finished at least once.
+    #[serde(default)]
+    pub provisioned: bool,
 }
 
 /// A record to write: its saved document and its projection.
@@ -266,7 +269,8 @@ impl<S: DeviceStore> Device<S> {
             });
             push[i].changes.push(ChangeBytes(e.change));
         }
-        Ok(SyncRequest { cursor: state.cursor, snapshot: state.snapshot, outbox_through, push })
+        let fresh = !state.provisioned && state.snapshot.is_none();
+        Ok(SyncRequest { cursor: state.cursor, snapshot: state.snapshot, fresh, outbox_through, push })
     }
 
     /// Applies the server's answer to `request`, atomically: received records, the new cursor
@@ -313,7 +317,11 @@ impl<S: DeviceStore> Device<S> {
                 .collect(),
             outbox_append: Vec::new(),
             outbox_ack_through: (response.acked_through > 0).then_some(response.acked_through),
-            sync_state: Some(SyncState { cursor: response.cursor, snapshot: response.snapshot }),
+            sync_state: Some(SyncState {
+                cursor: response.cursor,
+                provisioned: response.snapshot.is_none(),
+                snapshot: response.snapshot,
+            }),
         };
         self.store.commit(batch).map_err(DeviceError::Store)?;
         // The server acknowledges a push whole or not at all.

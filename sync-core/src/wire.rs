@@ -74,6 +74,9 @@ pub struct SyncRequest {
     /// Present while provisioning from snapshots is under way.
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotCursor>,
+    /// The device has never been provisioned: start provisioning from snapshots.
+    #[serde(rename = "f", default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
     /// The device's highest outbox sequence number included in `push` (0 when `push` is empty).
     #[serde(rename = "o", default)]
     pub outbox_through: u64,
@@ -206,6 +209,7 @@ mod tests {
         SyncRequest {
             cursor: 42,
             snapshot: None,
+            fresh: false,
             outbox_through: 7,
             push: vec![RecordChanges { record: vec![1; 16], changes: vec![ChangeBytes(vec![9; 300])] }],
         }
@@ -218,7 +222,7 @@ mod tests {
         assert_eq!(body[3], FLAG_DEFLATE);
         assert!(body.len() < 100, "{}", body.len());
         assert_eq!(decode::<SyncRequest>(&body, 1 << 20).unwrap(), request());
-        let small = SyncRequest { cursor: 1, snapshot: None, outbox_through: 0, push: vec![] };
+        let small = SyncRequest { cursor: 1, snapshot: None, fresh: true, outbox_through: 0, push: vec![] };
         let body = encode(&small);
         assert_eq!(body[3], 0);
         assert_eq!(decode::<SyncRequest>(&body, 1 << 20).unwrap(), small);

@@ -76,12 +76,14 @@ async fn garbage_bodies_get_400_and_store_nothing() {
     let mut bad_change = wire::encode(&wire::SyncRequest {
         cursor: 0,
         snapshot: None,
+        fresh: false,
         outbox_through: 1,
         push: vec![wire::RecordChanges { record: vec![7; 16], changes: vec![wire::ChangeBytes(vec![1, 2, 3])] }],
     });
     let bad_id = wire::encode(&wire::SyncRequest {
         cursor: 0,
         snapshot: None,
+        fresh: false,
         outbox_through: 1,
         push: vec![wire::RecordChanges { record: vec![7; 3], changes: vec![] }],
     });

@@ -254,6 +254,7 @@ async fn a_device_cannot_push_into_another_village_and_nothing_is_stored() {
     let req = wire::SyncRequest {
         cursor: 0,
         snapshot: None,
+        fresh: false,
         outbox_through: 1,
         push: vec![wire::RecordChanges { record: id.as_bytes().to_vec(), changes: vec![wire::ChangeBytes(change)] }],
     };
@@ -275,6 +276,7 @@ async fn a_device_cannot_push_into_another_village_and_nothing_is_stored() {
     let req = wire::SyncRequest {
         cursor: 0,
         snapshot: None,
+        fresh: false,
         outbox_through: 1,
         push: vec![wire::RecordChanges {
             record: sotay_sync_core::Record::load(&change, None).map(|r| r.id()).unwrap().as_bytes().to_vec(),
@@ -324,6 +326,7 @@ async fn changes_arriving_before_their_dependencies_wait_and_are_applied_in_caus
     let push = |cs: Vec<wire::ChangeBytes>| wire::SyncRequest {
         cursor: 0,
         snapshot: None,
+        fresh: false,
         outbox_through: 1,
         push: vec![wire::RecordChanges { record: id.as_bytes().to_vec(), changes: cs }],
     };
@@ -343,4 +346,37 @@ async fn changes_arriving_before_their_dependencies_wait_and_are_applied_in_caus
     assert_eq!(b.device.view(id).unwrap().attendance_male, Some(3));
     a.sync().await;
     assert_eq!(a.views(), b.views());
+}
+
+#[tokio::test]
+async fn concurrent_pushes_to_the_same_records_keep_every_change() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut devices = vec![app.device("lan").await, app.device("lan").await, app.device("hoa").await];
+    let ids: Vec<RecordId> = (0..5).map(|i| devices[0].add_activity(i, i)).collect();
+    devices[0].sync().await;
+    for d in devices.iter_mut() {
+        d.sync().await;
+    }
+    let mut edits = 0;
+    for round in 0..15u32 {
+        for (n, d) in devices.iter_mut().enumerate() {
+            let id = ids[(round as usize + n) % ids.len()];
+            d.device
+                .edit(id, &[Edit::AttendanceMale(1000 + round * 10 + n as u32)], NOW_MS + i64::from(round))
+                .unwrap();
+            edits += 1;
+        }
+        // All three push at once: the server merges them while the others write.
+        let [a, b, c] = &mut devices[..] else { unreachable!() };
+        let (ra, rb, rc) = tokio::join!(a.sync(), b.sync(), c.sync());
+        assert_eq!(ra.acked + rb.acked + rc.acked, 3);
+    }
+    for _ in 0..2 {
+        for d in devices.iter_mut() {
+            d.sync().await;
+        }
+    }
+    assert_eq!(app.log_len().await, 5 + edits);
+    assert_converged(&app, &devices, &ids).await;
 }
