@@ -257,11 +257,14 @@ async fn ingest(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A record merged by the raw-limit loop: id, saved document, projection JSON, its change.
+type Merged = (RecordId, Vec<u8>, String, Vec<u8>);
+
 /// The same work without HTTP, sync protocol or server, on every core like the server:
 /// Automerge alone (load the change, project, save), then Automerge plus plain SQLite inserts of
 /// the same bytes (one transaction, same durability settings).
 async fn raw_limits(changes: &[Vec<u8>]) -> anyhow::Result<(f64, f64)> {
-    let merge_all = || -> anyhow::Result<Vec<(RecordId, Vec<u8>, String, Vec<u8>)>> {
+    let merge_all = || -> anyhow::Result<Vec<Merged>> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = changes.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
