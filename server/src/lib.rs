@@ -29,7 +29,8 @@ pub fn now_ms() -> i64 {
 pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::Result<state::AppState> {
     let db = db::Db::open(database_url).await?;
     let keys = auth::Keys::load_or_create(&db).await?;
-    Ok(state::AppState { db, keys: Arc::new(keys), limits: Arc::new(limits) })
+    let writer = sync::Writer::start(db.clone());
+    Ok(state::AppState { db, keys: Arc::new(keys), limits: Arc::new(limits), writer })
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

@@ -15,4 +15,6 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Limits and lifetimes.
     pub limits: Arc<Limits>,
+    /// The group-commit writer of sync pushes.
+    pub writer: crate::sync::Writer,
 }

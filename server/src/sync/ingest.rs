@@ -1,84 +1,14 @@
-//! `POST /api/v1/sync`: one round trip that stores a device's changes and answers with what it
-//! has not seen. See `docs/sync-protocol.md` for the contract; this is how it is kept:
-//!
-//! - **No loss.** The push is applied in one write transaction, committed with
-//!   `synchronous=FULL` before the answer acknowledges it.
-//! - **Idempotence.** A change already in a record's document is skipped; the log has
-//!   `UNIQUE (record_id, hash)`.
-//! - **Causality.** Automerge applies a change only after its dependencies; a change whose
-//!   dependencies have not arrived is kept in `pending_changes` (acknowledged, durable) and enters
-//!   the log when they do. Log order is therefore a causal order, and so is every page of it.
-//! - **Scope.** What a device may read and write comes from its user's row, never the request.
-//! - **Cost proportional to change.** The pull reads the log by `(commune, village, seq)` from the
-//!   cursor: a sync with nothing new reads nothing.
-//! - **Attribution.** A device may only push changes it made: every change's actor must be the
-//!   device. Automerge writes the author (the user) only on an actor's first change in a
-//!   document, so a change that names an author must name the device's user, and after applying,
-//!   the document must map the device's actor to the device's user.
+//! Storing a push: attribution, scope, merge and projection, then the write through the group-commit
+//! writer. Any refused record refuses the whole push: nothing of it is stored.
 
+use super::writer::WriteJob;
 use crate::auth::{AuthDevice, Role};
-use crate::error::{ApiError, body_rejection};
+use crate::error::ApiError;
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use sotay_sync_core::inspect::inspect_change;
-use sotay_sync_core::wire::{
-    self, ChangeBytes, RecordChanges, RecordSnapshot, SnapshotCursor, SyncRequest, SyncResponse,
-};
+use sotay_sync_core::wire::{ChangeBytes, RecordChanges};
 use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordId, RecordKind, VillageId};
 use sqlx::Row;
-
-/// The sync endpoint.
-pub async fn sync(
-    State(state): State<AppState>,
-    auth: AuthDevice,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
-    let request: SyncRequest = wire::decode(&body, state.limits.max_sync_payload_bytes).map_err(|e| match e {
-        wire::WireError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
-        e => ApiError::BadRequest(e.to_string()),
-    })?;
-    if request.cursor > i64::MAX as u64 || request.snapshot.as_ref().is_some_and(|s| s.upto > i64::MAX as u64) {
-        return Err(ApiError::BadRequest("cursor out of range".into()));
-    }
-    if auth.role == Role::Admin {
-        return Err(ApiError::Forbidden("admin accounts do not sync records".into()));
-    }
-    if request.push.len() > state.limits.max_push_records {
-        return Err(ApiError::TooLarge(format!(
-            "a sync may push at most {} records; send the rest in the next sync",
-            state.limits.max_push_records
-        )));
-    }
-    let pushed_records = request.push.len();
-    let pushed_changes: usize = request.push.iter().map(|p| p.changes.len()).sum();
-    // A device that has never been provisioned gets compacted snapshots, not the log.
-    let provision = request.fresh || request.snapshot.is_some();
-    let acked_through = if request.push.is_empty() {
-        0
-    } else {
-        ingest(&state, &auth, &request.push).await?;
-        request.outbox_through
-    };
-    let mut response =
-        if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };
-    response.acked_through = acked_through;
-    tracing::info!(
-        device = %auth.device,
-        pushed_records,
-        pushed_changes,
-        sent_changes = response.changes.iter().map(|c| c.changes.len()).sum::<usize>(),
-        sent_snapshots = response.snapshots.len(),
-        cursor = response.cursor,
-        more = response.more,
-        "sync"
-    );
-    Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
-}
 
 #[derive(Clone)]
 struct Incoming {
@@ -95,7 +25,7 @@ struct Stored {
 }
 
 /// A record merged and projected, ready to be written.
-struct Prepared {
+pub(super) struct Prepared {
     id: RecordId,
     incoming: Vec<Incoming>,
     /// The row version it was computed from; `None` for a new record.
@@ -113,13 +43,10 @@ struct Prepared {
     created_by: Vec<u8>,
 }
 
-/// Stores a push in one transaction. Any refused record refuses the whole push: nothing is stored.
-///
-/// Three phases, so the expensive part runs on every core while SQLite's single writer only
-/// writes: read the current rows (reader pool), merge and project in the blocking pool, then in
-/// the write transaction check each row is still the version merged from (optimistic
-/// concurrency; a record changed meanwhile is merged again inside the transaction) and write.
-async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> Result<(), ApiError> {
+/// Stores a push. Three phases, so the expensive part runs on every core while SQLite's single
+/// writer only writes: read the current rows (reader pool), merge and project in the blocking
+/// pool, then write through the group-commit writer.
+pub(super) async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> Result<(), ApiError> {
     // Decode and check attribution before touching the database.
     let mut batches = Vec::with_capacity(push.len());
     let mut seen = std::collections::HashSet::new();
@@ -158,29 +85,33 @@ async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> 
     .await
     .map_err(|e| ApiError::Internal(e.into()))??;
 
-    // 3. Write.
+    // 3. Write, through the group-commit writer; acknowledged only once committed.
+    state.writer.submit(WriteJob { auth: *auth, ids_json, prepared }).await
+}
+
+/// Writes one push inside the writer's transaction (under its own savepoint): checks each record
+/// is still the version it was merged from (optimistic concurrency; a record changed meanwhile is
+/// merged again here), then writes pending changes, the log and the records.
+pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, job: WriteJob) -> Result<(), ApiError> {
+    let WriteJob { auth, ids_json, prepared } = job;
     let now = crate::now_ms();
-    let mut tx = state.db.write.begin().await?;
-    let versions = read_versions(&mut tx, &ids_json).await?;
+    let versions = read_versions(tx, &ids_json).await?;
     let mut villages_checked = std::collections::HashSet::new();
     let mut ready = Vec::with_capacity(prepared.len());
     for p in prepared {
         let p = if versions.get(&p.id).copied() == p.based_on {
             p
         } else {
-            // Changed by another push since it was read: merge again against the current row.
             let one = id_list([p.id]);
-            let s = read_stored(&mut *tx, &one).await?.remove(&p.id);
-            let q = read_pending(&mut *tx, &one).await?.remove(&p.id).unwrap_or_default();
-            prepare(auth, p.id, p.incoming, s, q)?
+            let s = read_stored(&mut **tx, &one).await?.remove(&p.id);
+            let q = read_pending(&mut **tx, &one).await?.remove(&p.id).unwrap_or_default();
+            prepare(&auth, p.id, p.incoming, s, q)?
         };
-        check_village(&mut tx, auth, &p, &mut villages_checked).await?;
-        write_pending(&mut tx, auth, &p, now).await?;
+        check_village(tx, &auth, &p, &mut villages_checked).await?;
+        write_pending(tx, &auth, &p, now).await?;
         ready.push(p);
     }
-    write_log_and_records(&mut tx, auth, &ready, now).await?;
-    tx.commit().await?;
-    Ok(())
+    write_log_and_records(tx, &auth, &ready, now).await
 }
 
 /// A JSON array of hex ids, for `IN (SELECT unhex(value) FROM json_each(?))`.
@@ -498,130 +429,4 @@ impl Scope {
             (Role::Admin, _) => false,
         }
     }
-}
-
-/// What the device has not seen: the log in its scope after its cursor, minus its own changes.
-async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
-    let limit = state.limits.page_changes as i64;
-    let me = auth.device.as_bytes().as_slice();
-    let commune = auth.commune.as_bytes().as_slice();
-    let cursor = req.cursor as i64;
-    let rows = match (auth.role, auth.village) {
-        (Role::Collaborator, Some(village)) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = ?2 AND village_id = ?3 AND seq > ?4 AND (sensitive = 0 OR owner_device = ?1)
-                 ORDER BY seq LIMIT ?5",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(village.as_bytes().as_slice())
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&state.db.read)
-            .await?
-        }
-        (Role::Reviewer | Role::GbvFocalPoint, _) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = ?2 AND seq > ?3 AND sensitive = 0 ORDER BY seq LIMIT ?4",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&state.db.read)
-            .await?
-        }
-        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
-    };
-    let mut more = rows.len() as i64 > limit;
-    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
-    let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
-    let mut page_bytes = 0;
-    for row in rows.into_iter().take(limit as usize) {
-        let bytes = row.get::<Option<Vec<u8>>, _>(2);
-        let size = bytes.as_ref().map_or(0, Vec::len);
-        if page_bytes > 0 && page_bytes + size > state.limits.page_snapshot_bytes {
-            more = true;
-            break;
-        }
-        page_bytes += size;
-        response.cursor = row.get::<i64, _>(0) as u64;
-        let Some(bytes) = bytes else { continue };
-        let record: Vec<u8> = row.get(1);
-        let i = *index.entry(record.clone()).or_insert_with(|| {
-            response.changes.push(RecordChanges { record, changes: Vec::new() });
-            response.changes.len() - 1
-        });
-        response.changes[i].changes.push(ChangeBytes(bytes));
-    }
-    response.more = more;
-    Ok(response)
-}
-
-/// Provisioning: compacted documents of every record in scope, in id order, paged by bytes.
-/// The snapshot is taken at log position `upto`; changes after it arrive by the log afterwards
-/// (a record newer than `upto` in its snapshot receives some changes twice, which is harmless).
-async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
-    let snap = match &req.snapshot {
-        Some(s) => s.clone(),
-        None => {
-            let upto: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&state.db.read).await?.get(0);
-            SnapshotCursor { upto: upto.unwrap_or(0) as u64, after: None }
-        }
-    };
-    let after = snap.after.clone().unwrap_or_default();
-    let me = auth.device.as_bytes().as_slice();
-    let commune = auth.commune.as_bytes().as_slice();
-    const ROWS: i64 = 2000;
-    let rows = match (auth.role, auth.village) {
-        (Role::Collaborator, Some(village)) => {
-            sqlx::query(
-                "SELECT id, doc FROM records WHERE commune_id = ?1 AND village_id = ?2 AND id > ?3
-                 AND (kind = 'activity' OR owner_device = ?4) ORDER BY id LIMIT ?5",
-            )
-            .bind(commune)
-            .bind(village.as_bytes().as_slice())
-            .bind(after.as_slice())
-            .bind(me)
-            .bind(ROWS)
-            .fetch_all(&state.db.read)
-            .await?
-        }
-        (Role::Reviewer | Role::GbvFocalPoint, _) => sqlx::query(
-            "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
-        )
-        .bind(commune)
-        .bind(after.as_slice())
-        .bind(ROWS)
-        .fetch_all(&state.db.read)
-        .await?,
-        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
-    };
-    let full_page = rows.len() as i64 == ROWS;
-    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
-    let mut bytes = 0;
-    let mut cut = false;
-    for row in rows {
-        let record: Vec<u8> = row.get(0);
-        let doc: Vec<u8> = row.get(1);
-        if bytes > 0 && bytes + doc.len() > state.limits.page_snapshot_bytes {
-            cut = true;
-            break;
-        }
-        bytes += doc.len();
-        response.snapshots.push(RecordSnapshot { record, doc });
-    }
-    if cut || full_page {
-        let last = response.snapshots.last().map(|s| s.record.clone());
-        response.snapshot = Some(SnapshotCursor { upto: snap.upto, after: last.or(snap.after) });
-        response.more = true;
-    } else {
-        // Done: continue from the log position the snapshot was taken at.
-        response.cursor = snap.upto.max(req.cursor);
-        response.snapshot = None;
-        response.more = snap.upto > req.cursor;
-    }
-    Ok(response)
 }

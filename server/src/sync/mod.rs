@@ -1,0 +1,211 @@
+//! `POST /api/v1/sync`: one round trip that stores a device's changes and answers with what it
+//! has not seen. See `docs/sync-protocol.md` for the contract; this is how it is kept:
+//!
+//! - **No loss.** The push is applied in one write transaction, committed with
+//!   `synchronous=FULL` before the answer acknowledges it.
+//! - **Idempotence.** A change already in a record's document is skipped; the log has
+//!   `UNIQUE (record_id, hash)`.
+//! - **Causality.** Automerge applies a change only after its dependencies; a change whose
+//!   dependencies have not arrived is kept in `pending_changes` (acknowledged, durable) and enters
+//!   the log when they do. Log order is therefore a causal order, and so is every page of it.
+//! - **Scope.** What a device may read and write comes from its user's row, never the request.
+//! - **Cost proportional to change.** The pull reads the log by `(commune, village, seq)` from the
+//!   cursor: a sync with nothing new reads nothing.
+//! - **Attribution.** A device may only push changes it made: every change's actor must be the
+//!   device. Automerge writes the author (the user) only on an actor's first change in a
+//!   document, so a change that names an author must name the device's user, and after applying,
+//!   the document must map the device's actor to the device's user.
+
+mod ingest;
+mod writer;
+
+pub use writer::Writer;
+
+use crate::auth::{AuthDevice, Role};
+use crate::error::{ApiError, body_rejection};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use sotay_sync_core::wire::{
+    self, ChangeBytes, RecordChanges, RecordSnapshot, SnapshotCursor, SyncRequest, SyncResponse,
+};
+
+use sqlx::Row;
+
+/// The sync endpoint.
+pub async fn sync(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let request: SyncRequest = wire::decode(&body, state.limits.max_sync_payload_bytes).map_err(|e| match e {
+        wire::WireError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+        e => ApiError::BadRequest(e.to_string()),
+    })?;
+    if request.cursor > i64::MAX as u64 || request.snapshot.as_ref().is_some_and(|s| s.upto > i64::MAX as u64) {
+        return Err(ApiError::BadRequest("cursor out of range".into()));
+    }
+    if auth.role == Role::Admin {
+        return Err(ApiError::Forbidden("admin accounts do not sync records".into()));
+    }
+    if request.push.len() > state.limits.max_push_records {
+        return Err(ApiError::TooLarge(format!(
+            "a sync may push at most {} records; send the rest in the next sync",
+            state.limits.max_push_records
+        )));
+    }
+    let pushed_records = request.push.len();
+    let pushed_changes: usize = request.push.iter().map(|p| p.changes.len()).sum();
+    // A device that has never been provisioned gets compacted snapshots, not the log.
+    let provision = request.fresh || request.snapshot.is_some();
+    let acked_through = if request.push.is_empty() {
+        0
+    } else {
+        ingest::ingest(&state, &auth, &request.push).await?;
+        request.outbox_through
+    };
+    let mut response =
+        if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };
+    response.acked_through = acked_through;
+    tracing::info!(
+        device = %auth.device,
+        pushed_records,
+        pushed_changes,
+        sent_changes = response.changes.iter().map(|c| c.changes.len()).sum::<usize>(),
+        sent_snapshots = response.snapshots.len(),
+        cursor = response.cursor,
+        more = response.more,
+        "sync"
+    );
+    Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
+}
+
+/// What the device has not seen: the log in its scope after its cursor, minus its own changes.
+async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
+    let limit = state.limits.page_changes as i64;
+    let me = auth.device.as_bytes().as_slice();
+    let commune = auth.commune.as_bytes().as_slice();
+    let cursor = req.cursor as i64;
+    let rows = match (auth.role, auth.village) {
+        (Role::Collaborator, Some(village)) => {
+            sqlx::query(
+                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = ?2 AND village_id = ?3 AND seq > ?4 AND (sensitive = 0 OR owner_device = ?1)
+                 ORDER BY seq LIMIT ?5",
+            )
+            .bind(me)
+            .bind(commune)
+            .bind(village.as_bytes().as_slice())
+            .bind(cursor)
+            .bind(limit + 1)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        (Role::Reviewer | Role::GbvFocalPoint, _) => {
+            sqlx::query(
+                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = ?2 AND seq > ?3 AND sensitive = 0 ORDER BY seq LIMIT ?4",
+            )
+            .bind(me)
+            .bind(commune)
+            .bind(cursor)
+            .bind(limit + 1)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
+    };
+    let mut more = rows.len() as i64 > limit;
+    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
+    let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    let mut page_bytes = 0;
+    for row in rows.into_iter().take(limit as usize) {
+        let bytes = row.get::<Option<Vec<u8>>, _>(2);
+        let size = bytes.as_ref().map_or(0, Vec::len);
+        if page_bytes > 0 && page_bytes + size > state.limits.page_snapshot_bytes {
+            more = true;
+            break;
+        }
+        page_bytes += size;
+        response.cursor = row.get::<i64, _>(0) as u64;
+        let Some(bytes) = bytes else { continue };
+        let record: Vec<u8> = row.get(1);
+        let i = *index.entry(record.clone()).or_insert_with(|| {
+            response.changes.push(RecordChanges { record, changes: Vec::new() });
+            response.changes.len() - 1
+        });
+        response.changes[i].changes.push(ChangeBytes(bytes));
+    }
+    response.more = more;
+    Ok(response)
+}
+
+/// Provisioning: compacted documents of every record in scope, in id order, paged by bytes.
+/// The snapshot is taken at log position `upto`; changes after it arrive by the log afterwards
+/// (a record newer than `upto` in its snapshot receives some changes twice, which is harmless).
+async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
+    let snap = match &req.snapshot {
+        Some(s) => s.clone(),
+        None => {
+            let upto: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&state.db.read).await?.get(0);
+            SnapshotCursor { upto: upto.unwrap_or(0) as u64, after: None }
+        }
+    };
+    let after = snap.after.clone().unwrap_or_default();
+    let me = auth.device.as_bytes().as_slice();
+    let commune = auth.commune.as_bytes().as_slice();
+    const ROWS: i64 = 2000;
+    let rows = match (auth.role, auth.village) {
+        (Role::Collaborator, Some(village)) => {
+            sqlx::query(
+                "SELECT id, doc FROM records WHERE commune_id = ?1 AND village_id = ?2 AND id > ?3
+                 AND (kind = 'activity' OR owner_device = ?4) ORDER BY id LIMIT ?5",
+            )
+            .bind(commune)
+            .bind(village.as_bytes().as_slice())
+            .bind(after.as_slice())
+            .bind(me)
+            .bind(ROWS)
+            .fetch_all(&state.db.read)
+            .await?
+        }
+        (Role::Reviewer | Role::GbvFocalPoint, _) => sqlx::query(
+            "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
+        )
+        .bind(commune)
+        .bind(after.as_slice())
+        .bind(ROWS)
+        .fetch_all(&state.db.read)
+        .await?,
+        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
+    };
+    let full_page = rows.len() as i64 == ROWS;
+    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
+    let mut bytes = 0;
+    let mut cut = false;
+    for row in rows {
+        let record: Vec<u8> = row.get(0);
+        let doc: Vec<u8> = row.get(1);
+        if bytes > 0 && bytes + doc.len() > state.limits.page_snapshot_bytes {
+            cut = true;
+            break;
+        }
+        bytes += doc.len();
+        response.snapshots.push(RecordSnapshot { record, doc });
+    }
+    if cut || full_page {
+        let last = response.snapshots.last().map(|s| s.record.clone());
+        response.snapshot = Some(SnapshotCursor { upto: snap.upto, after: last.or(snap.after) });
+        response.more = true;
+    } else {
+        // Done: continue from the log position the snapshot was taken at.
+        response.cursor = snap.upto.max(req.cursor);
+        response.snapshot = None;
+        response.more = snap.upto > req.cursor;
+    }
+    Ok(response)
+}

@@ -1,0 +1,101 @@
+//! Group commit: one task owns every sync write. It takes the pushes waiting for it, writes each
+//! under its own savepoint in one transaction, commits once, then acknowledges each push.
+//!
+//! Why: with `synchronous=FULL` every commit waits for the disk, and SQLite has one writer, so
+//! one transaction per push caps throughput at one push per disk flush. Batching keeps the
+//! durability contract (a push is acknowledged only after the commit that stored it) while the
+//! flush is shared by every push waiting at that moment. A push that fails is rolled back to its
+//! savepoint and answered with its own error; the others commit.
+
+use super::ingest::{Prepared, write_job};
+use crate::auth::AuthDevice;
+use crate::db::Db;
+use crate::error::ApiError;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most pushes written in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// One push to write.
+pub(super) struct WriteJob {
+    pub(super) auth: AuthDevice,
+    pub(super) ids_json: String,
+    pub(super) prepared: Vec<Prepared>,
+}
+
+type Queued = (WriteJob, oneshot::Sender<Result<(), ApiError>>);
+
+/// Handle to the writer task. Cloning it is cheap; the task ends when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Queued>,
+}
+
+impl Writer {
+    /// Starts the writer task on `db`'s write pool.
+    pub fn start(db: Db) -> Writer {
+        let (queue, jobs) = mpsc::channel(1024);
+        tokio::spawn(run(db, jobs));
+        Writer { queue }
+    }
+
+    /// Writes a push; returns once it is committed (or refused).
+    pub(super) async fn submit(&self, job: WriteJob) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((job, reply)).await.map_err(|_| ApiError::Unavailable)?;
+        answer.await.map_err(|_| ApiError::Unavailable)?
+    }
+}
+
+async fn run(db: Db, mut jobs: mpsc::Receiver<Queued>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&db, batch).await;
+    }
+}
+
+async fn write_batch(db: &Db, batch: Vec<Queued>) {
+    let mut tx = match db.write.begin().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let msg = e.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(ApiError::Internal(anyhow::anyhow!("beginning a transaction: {msg}"))));
+            }
+            return;
+        }
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (job, reply) in batch {
+        let outcome = match sqlx::Connection::begin(&mut *tx).await {
+            Ok(mut savepoint) => match write_job(&mut savepoint, job).await {
+                Ok(()) => savepoint.commit().await.map_err(ApiError::from),
+                Err(e) => {
+                    let _ = savepoint.rollback().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(ApiError::from(e)),
+        };
+        outcomes.push((outcome, reply));
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (outcome, reply) in outcomes {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            for (_, reply) in outcomes {
+                let _ = reply.send(Err(ApiError::Internal(anyhow::anyhow!("committing: {msg}"))));
+            }
+        }
+    }
+}
