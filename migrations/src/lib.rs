@@ -9,7 +9,10 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// The SQLite migrations, in order: (version, description, SQL).
-const SQLITE: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../sqlite/0001_initial.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../sqlite/0001_initial.sql")),
+    (2, "access", include_str!("../sqlite/0002_access.sql")),
+];
 
 /// The migrator for the embedded SQLite store.
 pub fn sqlite() -> Migrator {

@@ -109,6 +109,44 @@ pub async fn create_user(db: &Db, u: NewUser<'_>) -> anyhow::Result<UserId> {
     Ok(id)
 }
 
+/// Sets a user's password (Argon2id).
+pub async fn set_password(db: &Db, user: UserId, password: &str) -> anyhow::Result<()> {
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || crate::login::hash_password(&password)).await??;
+    let mut tx = db.write.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(user.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, Some(user), None, "user.password", None, "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes a user's role (and village: collaborators need one).
+pub async fn set_role(db: &Db, user: UserId, role: Role, village: Option<VillageId>) -> anyhow::Result<()> {
+    if role == Role::Collaborator && village.is_none() {
+        bail!("a collaborator belongs to a village: give --village");
+    }
+    let mut tx = db.write.begin().await?;
+    let old: String = sqlx::query("SELECT role FROM users WHERE id = ?")
+        .bind(user.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await?
+        .context("no such user")?
+        .get(0);
+    sqlx::query("UPDATE users SET role = ?, village_id = ? WHERE id = ?")
+        .bind(role.code())
+        .bind(village.map(|v| v.as_bytes().to_vec()))
+        .bind(user.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, Some(user), None, "user.role", None, &format!("{old} -> {}", role.code())).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The user with this username.
 pub async fn user_by_name(db: &Db, username: &str) -> anyhow::Result<UserId> {
     let row = sqlx::query("SELECT id FROM users WHERE username = ?")
@@ -170,6 +208,11 @@ pub async fn list_devices(db: &Db, user: UserId) -> anyhow::Result<Vec<DeviceInf
 
 /// Revokes a device: refused from its next request on, and told to wipe its GBV data.
 pub async fn revoke_device(db: &Db, device: DeviceId) -> anyhow::Result<()> {
+    revoke_device_by(db, device, None).await
+}
+
+/// Revokes a device, recording which admin did it.
+pub async fn revoke_device_by(db: &Db, device: DeviceId, by: Option<UserId>) -> anyhow::Result<()> {
     let mut tx = db.write.begin().await?;
     let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
         .bind(crate::now_ms())
@@ -179,7 +222,8 @@ pub async fn revoke_device(db: &Db, device: DeviceId) -> anyhow::Result<()> {
     if done.rows_affected() == 0 {
         bail!("no active device {device}");
     }
-    audit(&mut tx, None, Some(device), "device.revoke", None, "").await?;
+    let detail = by.map(|u| format!("by {u}")).unwrap_or_else(|| "by sotay admin".into());
+    audit(&mut tx, by, Some(device), "device.revoke", None, &detail).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -200,7 +200,14 @@ impl FromRequestParts<AppState> for AuthDevice {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
+            .ok_or(ApiError::Unauthorized)?;
         let (user, device) = state.keys.verify(token.trim())?;
         let row = sqlx::query(
             "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at

@@ -6,12 +6,14 @@
 //! I/O and signals, as in mini-redis), so tests start it on port 0 with a fresh database.
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;
 pub mod device_file;
 pub mod error;
+pub mod login;
 pub mod routes;
 pub mod state;
 pub mod sync;
@@ -41,7 +43,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let db = state.db.clone();
     let app = routes::router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     db.close().await;
     Ok(())
 }

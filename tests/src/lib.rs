@@ -145,6 +145,54 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Sets a user's password and logs in on the web; returns the access token.
+    pub async fn web_login(&self, username: &str) -> String {
+        let password = format!("{username}-mật-khẩu-dài");
+        let user = admin::user_by_name(&self.state.db, username).await.unwrap();
+        admin::set_password(&self.state.db, user, &password).await.unwrap();
+        let resp = self.login(username, &password).await;
+        assert_eq!(resp.0, 200, "login {username}: {}", resp.1);
+        serde_json::from_str::<serde_json::Value>(&resp.1).unwrap()["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /api/v1/login`; returns the status and body.
+    pub async fn login(&self, username: &str, password: &str) -> (u16, String) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/login", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "username": username, "password": password }).to_string())
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// A request with an optional bearer token; returns the status and body.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (u16, String) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    }
+
+    /// Number of audit entries with this action.
+    pub async fn audit_count(&self, action: &str) -> i64 {
+        sqlx::query("SELECT COUNT(*) FROM audit_log WHERE action = ?")
+            .bind(action)
+            .fetch_one(&self.state.db.read)
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

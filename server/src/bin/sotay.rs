@@ -158,6 +158,21 @@ enum AdminCmd {
         /// Device id.
         device: sotay_sync_core::DeviceId,
     },
+    /// Set a user's password (read from standard input; at least 10 characters).
+    SetPassword {
+        /// Login name.
+        username: String,
+    },
+    /// Change a user's role.
+    SetRole {
+        /// Login name.
+        username: String,
+        /// collaborator, reviewer, gbv_focal_point or admin.
+        role: String,
+        /// Village id (collaborators).
+        #[arg(long)]
+        village: Option<VillageId>,
+    },
     /// Print the audit log.
     Audit,
     /// Set up a demo commune (Tân Yên) with villages, units and a collaborator, and print two enrolment codes.
@@ -281,6 +296,20 @@ async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::Resul
         AdminCmd::Revoke { device } => {
             admin::revoke_device(&db, device).await?;
             println!("revoked {device}");
+        }
+        AdminCmd::SetPassword { username } => {
+            let user = admin::user_by_name(&db, &username).await?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            admin::set_password(&db, user, password.trim_end_matches(['\r', '\n'])).await?;
+            println!("password set for {username}");
+        }
+        AdminCmd::SetRole { username, role, village } => {
+            let user = admin::user_by_name(&db, &username).await?;
+            let role =
+                Role::from_code(&role).context("role must be collaborator, reviewer, gbv_focal_point or admin")?;
+            admin::set_role(&db, user, role, village).await?;
+            println!("{username} is now {}", role.code());
         }
         AdminCmd::Audit => {
             for e in admin::list_audit(&db).await? {

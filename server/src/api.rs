@@ -1,0 +1,296 @@
+//! The JSON API beyond sync: records as reviewers and collaborators may see them, GBV aggregates
+//! with small-cell suppression, and the admin endpoints. Every handler that takes a record id
+//! checks the caller may see that record; GBV case details are shown only to the phone that
+//! created the case and to GBV focal points, and every such view by a focal point is audited.
+
+use crate::admin::{self, audit};
+use crate::auth::{AuthDevice, Role};
+use crate::error::ApiError;
+use crate::login::require;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use sotay_sync_core::schema::{Coded, RecordKind};
+use sotay_sync_core::{DeviceId, RecordId, RecordView, VillageId};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// Filters of `GET /api/v1/records`.
+#[derive(Debug, Deserialize)]
+pub struct RecordQuery {
+    /// `activity` or `gbv_referral`.
+    pub kind: Option<String>,
+    /// A village id.
+    pub village: Option<VillageId>,
+    /// At most this many (default 500, at most 5000).
+    pub limit: Option<u32>,
+    /// Records after this id (paging).
+    pub after: Option<RecordId>,
+}
+
+/// How a caller may see one record.
+enum Access {
+    Hidden,
+    Visible,
+    /// Visible, and the view must be audited (a GBV case seen by a focal point).
+    Audited,
+}
+
+fn access(auth: &AuthDevice, commune: &[u8], village: &[u8], kind: RecordKind, owner: &[u8]) -> Access {
+    if commune != auth.commune.as_bytes() {
+        return Access::Hidden;
+    }
+    let own_village = auth.village.is_some_and(|v| v.as_bytes() == village);
+    match (auth.role, kind) {
+        (Role::Collaborator, RecordKind::Activity) if own_village => Access::Visible,
+        (Role::Collaborator, RecordKind::GbvReferral) if owner == auth.device.as_bytes() => Access::Visible,
+        (Role::Reviewer | Role::GbvFocalPoint, RecordKind::Activity) => Access::Visible,
+        (Role::GbvFocalPoint, RecordKind::GbvReferral) => Access::Audited,
+        _ => Access::Hidden,
+    }
+}
+
+/// `GET /api/v1/records`: the records the caller may see, newest id last.
+pub async fn list_records(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    q: Result<Query<RecordQuery>, QueryRejection>,
+) -> Result<Json<Vec<RecordView>>, ApiError> {
+    require(&auth, &[Role::Collaborator, Role::Reviewer, Role::GbvFocalPoint])?;
+    let Query(q) = q.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some(k) => Some(RecordKind::from_code(k).ok_or_else(|| ApiError::BadRequest("kind: unknown".into()))?),
+    };
+    let limit = i64::from(q.limit.unwrap_or(500).clamp(1, 5000));
+    let rows = sqlx::query(
+        "SELECT id, village_id, kind, owner_device, view FROM records
+         WHERE commune_id = ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR village_id = ?3) AND id > ?4
+         ORDER BY id LIMIT ?5",
+    )
+    .bind(auth.commune.as_bytes().as_slice())
+    .bind(kind.map(|k| k.code()))
+    .bind(q.village.map(|v| v.as_bytes().to_vec()))
+    .bind(q.after.map(|a| a.as_bytes().to_vec()).unwrap_or_default())
+    .bind(limit)
+    .fetch_all(&state.db.read)
+    .await?;
+    let mut out = Vec::new();
+    let mut audited = Vec::new();
+    for row in rows {
+        let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
+        let owner: Vec<u8> = row.get(3);
+        match access(&auth, auth.commune.as_bytes(), &row.get::<Vec<u8>, _>(1), kind, &owner) {
+            Access::Hidden => continue,
+            Access::Audited => audited.push(row.get::<Vec<u8>, _>(0)),
+            Access::Visible => {}
+        }
+        out.push(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?);
+    }
+    if !audited.is_empty() {
+        let mut tx = state.db.write.begin().await?;
+        for id in &audited {
+            audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id), "list").await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(Json(out))
+}
+
+/// `GET /api/v1/records/{id}`: one record, if the caller may see it (404 otherwise, so a record
+/// the caller may not see is indistinguishable from one that does not exist).
+pub async fn get_record(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    id: Result<Path<RecordId>, PathRejection>,
+) -> Result<Json<RecordView>, ApiError> {
+    let Path(id) = id.map_err(|_| ApiError::NotFound)?;
+    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, view FROM records WHERE id = ?")
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&state.db.read)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
+    let commune: Vec<u8> = row.get(0);
+    let village: Vec<u8> = row.get(1);
+    let owner: Vec<u8> = row.get(3);
+    match access(&auth, &commune, &village, kind, &owner) {
+        Access::Hidden => return Err(ApiError::NotFound),
+        Access::Audited => {
+            let mut tx = state.db.write.begin().await?;
+            audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id.as_bytes()), "record").await?;
+            tx.commit().await?;
+        }
+        Access::Visible => {}
+    }
+    Ok(Json(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+/// A count, or `"<5"` when it is small enough to identify someone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// A count shown as is.
+    Count(u64),
+    /// A suppressed count.
+    Suppressed(String),
+}
+
+/// Counts below this are suppressed.
+pub const SMALL_CELL: u64 = 5;
+
+/// Small-cell suppression of one breakdown: counts from 1 to 4 become `"<5"`; if exactly one cell
+/// is suppressed, the next smallest non-zero cell is suppressed too, so the total cannot reveal it.
+pub fn suppress(cells: &BTreeMap<String, u64>) -> BTreeMap<String, Cell> {
+    let small = |n: u64| n > 0 && n < SMALL_CELL;
+    let mut hidden: Vec<&String> = cells.iter().filter(|(_, n)| small(**n)).map(|(k, _)| k).collect();
+    if hidden.len() == 1 {
+        let next = cells.iter().filter(|(k, n)| **n > 0 && !hidden.contains(k)).min_by_key(|(_, n)| **n);
+        if let Some((k, _)) = next {
+            hidden.push(k);
+        }
+    }
+    cells
+        .iter()
+        .map(|(k, n)| {
+            let cell = if hidden.contains(&k) { Cell::Suppressed(format!("<{SMALL_CELL}")) } else { Cell::Count(*n) };
+            (k.clone(), cell)
+        })
+        .collect()
+}
+
+/// `GET /api/v1/reports/gbv`: GBV referrals of the commune as aggregates only.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GbvAggregates {
+    /// Referrals counted (not deleted).
+    pub total: Cell,
+    /// By violence type (a case may count under several).
+    pub by_violence_type: BTreeMap<String, Cell>,
+    /// By survivor age group.
+    pub by_age_group: BTreeMap<String, Cell>,
+    /// By service referred to (a case may count under several).
+    pub by_service: BTreeMap<String, Cell>,
+    /// By case status.
+    pub by_case_status: BTreeMap<String, Cell>,
+}
+
+/// `GET /api/v1/reports/gbv`.
+pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<GbvAggregates>, ApiError> {
+    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    let rows = sqlx::query("SELECT view FROM records WHERE commune_id = ? AND kind = 'gbv_referral' AND deleted = 0")
+        .bind(auth.commune.as_bytes().as_slice())
+        .fetch_all(&state.db.read)
+        .await?;
+    let mut by_violence = BTreeMap::new();
+    let mut by_age = BTreeMap::new();
+    let mut by_service = BTreeMap::new();
+    let mut by_status = BTreeMap::new();
+    let mut total = 0u64;
+    for row in rows {
+        let v: RecordView = serde_json::from_str(&row.get::<String, _>(0)).map_err(|e| ApiError::Internal(e.into()))?;
+        total += 1;
+        for t in &v.violence_types {
+            *by_violence.entry(t.code().to_string()).or_insert(0) += 1;
+        }
+        for s in &v.referred_to {
+            *by_service.entry(s.code().to_string()).or_insert(0) += 1;
+        }
+        if let Some(a) = v.survivor_age_group {
+            *by_age.entry(a.code().to_string()).or_insert(0) += 1;
+        }
+        if let Some(s) = v.case_status {
+            *by_status.entry(s.code().to_string()).or_insert(0) += 1;
+        }
+    }
+    let total =
+        if total > 0 && total < SMALL_CELL { Cell::Suppressed(format!("<{SMALL_CELL}")) } else { Cell::Count(total) };
+    Ok(Json(GbvAggregates {
+        total,
+        by_violence_type: suppress(&by_violence),
+        by_age_group: suppress(&by_age),
+        by_service: suppress(&by_service),
+        by_case_status: suppress(&by_status),
+    }))
+}
+
+/// `GET /api/v1/admin/users/{username}/devices`.
+pub async fn user_devices(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(username): Path<String>,
+) -> Result<Json<Vec<admin::DeviceInfo>>, ApiError> {
+    require(&auth, &[Role::Admin])?;
+    let user = admin_user_in_commune(&state, &auth, &username).await?;
+    Ok(Json(admin::list_devices(&state.db, user).await?))
+}
+
+/// `POST /api/v1/admin/devices/{id}/revoke`: the device is refused from its next request on.
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    device: Result<Path<DeviceId>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&auth, &[Role::Admin])?;
+    let Path(device) = device.map_err(|_| ApiError::NotFound)?;
+    let row = sqlx::query("SELECT u.commune_id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?")
+        .bind(device.as_bytes().as_slice())
+        .fetch_optional(&state.db.read)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if row.get::<Vec<u8>, _>(0) != auth.commune.as_bytes() {
+        return Err(ApiError::NotFound);
+    }
+    admin::revoke_device_by(&state.db, device, Some(auth.user)).await.map_err(|_| ApiError::NotFound)?;
+    Ok(Json(serde_json::json!({ "revoked": device })))
+}
+
+/// `GET /api/v1/admin/audit`: the audit log, oldest first.
+pub async fn audit_log(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<Json<Vec<admin::AuditEntry>>, ApiError> {
+    require(&auth, &[Role::Admin])?;
+    Ok(Json(admin::list_audit(&state.db).await?))
+}
+
+async fn admin_user_in_commune(
+    state: &AppState,
+    auth: &AuthDevice,
+    username: &str,
+) -> Result<sotay_sync_core::UserId, ApiError> {
+    let row = sqlx::query("SELECT id FROM users WHERE username = ? AND commune_id = ?")
+        .bind(username)
+        .bind(auth.commune.as_bytes().as_slice())
+        .fetch_optional(&state.db.read)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    sotay_sync_core::UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)
+}
+
+fn corrupt() -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("a stored row is corrupt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(v: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        v.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn small_cells_are_suppressed_with_a_complement() {
+        let s = suppress(&cells(&[("physical", 12), ("sexual", 2), ("economic", 7), ("psychological", 0)]));
+        assert_eq!(s["sexual"], Cell::Suppressed("<5".into()));
+        assert_eq!(s["economic"], Cell::Suppressed("<5".into()), "complementary: the next smallest");
+        assert_eq!(s["physical"], Cell::Count(12));
+        assert_eq!(s["psychological"], Cell::Count(0));
+        let s = suppress(&cells(&[("a", 3), ("b", 1), ("c", 40)]));
+        assert_eq!(s["c"], Cell::Count(40), "two small cells already hide each other");
+        let s = suppress(&cells(&[("a", 5), ("b", 9)]));
+        assert!(s.values().all(|c| matches!(c, Cell::Count(_))));
+    }
+}

@@ -1,0 +1,174 @@
+//! Passwords and web login: Argon2id hashes, and throttling of failed logins by account and by
+//! client address with growing delays (never a permanent lock-out, which an attacker could use to
+//! keep a user out). Every attempt is audited. A successful login opens a web session, which is a
+//! device of kind `web`: the same per-request check (and revocation) applies to it.
+
+use crate::admin::audit;
+use crate::auth::{self, Role};
+use crate::error::{ApiError, body_rejection};
+use crate::routes::TokenResponse;
+use crate::state::AppState;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use sotay_sync_core::{DeviceId, UserId};
+use sqlx::Row;
+use std::net::SocketAddr;
+
+/// Argon2id memory cost, KiB (19 MiB, the OWASP minimum).
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+/// Argon2id iterations.
+pub const ARGON2_ITERATIONS: u32 = 2;
+/// Argon2id parallelism.
+pub const ARGON2_PARALLELISM: u32 = 1;
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Failures counted within this window.
+pub const WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Failures allowed in the window before delays start.
+pub const FREE_FAILURES: i64 = 5;
+/// The longest delay, in seconds.
+pub const MAX_DELAY_SECS: i64 = 15 * 60;
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM, None)
+        .expect("constant Argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password (PHC string, with its parameters and a random salt).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        anyhow::bail!("a password needs at least {MIN_PASSWORD_CHARS} characters");
+    }
+    let salt: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?.to_string())
+}
+
+/// Checks a password against a stored hash (its own parameters apply).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the account does not exist, so timing does not tell.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not a real password at all").expect("hashing a constant"))
+}
+
+/// The delay still to wait before `key` may try again, if any.
+async fn throttled(state: &AppState, key: &str, now: i64) -> Result<Option<u64>, ApiError> {
+    let row = sqlx::query("SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = ? AND at > ?")
+        .bind(key)
+        .bind(now - WINDOW_MS)
+        .fetch_one(&state.db.read)
+        .await?;
+    let (failures, last): (i64, Option<i64>) = (row.get(0), row.get(1));
+    if failures < FREE_FAILURES {
+        return Ok(None);
+    }
+    let delay_secs = 1i64.checked_shl((failures - FREE_FAILURES) as u32).unwrap_or(i64::MAX).min(MAX_DELAY_SECS);
+    let until = last.unwrap_or(now) + delay_secs * 1000;
+    Ok((until > now).then(|| ((until - now) as u64).div_ceil(1000)))
+}
+
+/// Body of `POST /api/v1/login`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `POST /api/v1/login`: a web session for a person with a password.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let now = crate::now_ms();
+    let user_key = format!("user:{}", req.username.trim().to_lowercase());
+    let addr_key = format!("addr:{}", addr.ip());
+    let wait = throttled(&state, &user_key, now).await?.max(throttled(&state, &addr_key, now).await?);
+    let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = ?")
+        .bind(req.username.trim())
+        .fetch_optional(&state.db.read)
+        .await?;
+    let user = row.as_ref().and_then(|r| UserId::from_slice(&r.get::<Vec<u8>, _>(0)));
+    if let Some(secs) = wait {
+        let mut tx = state.db.write.begin().await?;
+        audit(&mut tx, user, None, "login.throttled", None, &addr.ip().to_string()).await?;
+        tx.commit().await?;
+        return Err(ApiError::TooManyRequests(secs));
+    }
+    let stored: Option<String> = row.as_ref().and_then(|r| r.get(1));
+    let disabled = row.as_ref().is_some_and(|r| r.get::<Option<i64>, _>(2).is_some());
+    let password = req.password;
+    let hash = stored.clone().unwrap_or_else(|| dummy_hash().to_string());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        && stored.is_some()
+        && !disabled;
+    let mut tx = state.db.write.begin().await?;
+    let Some(user) = user.filter(|_| ok) else {
+        for key in [&user_key, &addr_key] {
+            sqlx::query("DELETE FROM login_failures WHERE key = ? AND at <= ?")
+                .bind(key)
+                .bind(now - WINDOW_MS)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO login_failures (key, at) VALUES (?, ?)")
+                .bind(key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit(&mut tx, user, None, "login.failure", None, &addr.ip().to_string()).await?;
+        tx.commit().await?;
+        return Err(ApiError::Unauthorized);
+    };
+    sqlx::query("DELETE FROM login_failures WHERE key = ?").bind(&user_key).execute(&mut *tx).await?;
+    let device = DeviceId(uuid::Uuid::new_v4());
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at, kind) VALUES (?, ?, ?, ?, ?, 'web')",
+    )
+    .bind(device.as_bytes().as_slice())
+    .bind(user.as_bytes().as_slice())
+    .bind(format!("web session from {}", addr.ip()))
+    .bind(auth::hash_secret(&auth::new_device_secret()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    audit(&mut tx, Some(user), Some(device), "login.success", None, &addr.ip().to_string()).await?;
+    tx.commit().await?;
+    let ttl = state.limits.token_ttl_secs;
+    Ok(Json(TokenResponse { access_token: state.keys.issue(user, device, now as u64 / 1000, ttl), expires_in: ttl }))
+}
+
+/// Requires one of `roles`, else 403.
+pub fn require(auth: &crate::auth::AuthDevice, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&auth.role) { Ok(()) } else { Err(ApiError::Forbidden("your role may not do this".into())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_the_required_parameters_and_verify() {
+        let h = hash_password("mật khẩu đủ dài").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("mật khẩu đủ dài", &h));
+        assert!(!verify_password("mật khẩu sai rồi", &h));
+        assert!(!verify_password("anything", "not a hash"));
+        assert!(hash_password("short").is_err());
+    }
+}
