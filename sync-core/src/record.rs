@@ -349,7 +349,11 @@ impl Record {
                 return Err(RecordError::NotARecord("identity rewritten"));
             }
         }
-        if again.id != self.id || again.kind != self.kind {
+        if again.id != self.id
+            || again.kind != self.kind
+            || again.commune() != self.commune()
+            || again.village() != self.village()
+        {
             return Err(RecordError::NotARecord("identity rewritten"));
         }
         self.doc = again.doc;

@@ -804,3 +804,25 @@ proptest! {
         prop_assert_eq!(target.view(), before);
     }
 }
+
+/// A later change that overwrites the village (or commune) with a single new value is refused too,
+/// not only concurrent second values: both are fixed at creation.
+#[test]
+fn a_change_that_moves_a_record_to_another_village_is_refused() {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::{ActorId, ROOT, ScalarValue};
+    let (mut mine, creation) =
+        Record::create(RecordKind::Activity, activity_id(), commune(), village(), phone_a(), &[], T0).unwrap();
+    for key in ["village", "commune"] {
+        let mut forger = automerge::AutoCommit::load(&mine.save()).unwrap();
+        forger.set_actor(ActorId::from(phone_a().device.as_bytes().as_slice()));
+        forger.put(ROOT, key, ScalarValue::Bytes(vec![0xee; 16])).unwrap();
+        forger.commit_with(CommitOptions::default().with_time(T0 + MINUTE));
+        let change = forger.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let mut replica = Record::from_changes(std::slice::from_ref(&creation), None).unwrap();
+        let before = replica.view();
+        assert!(replica.apply_changes(&[change]).is_err(), "moving the record's {key} is refused");
+        assert_eq!(replica.view(), before);
+    }
+    assert_eq!(mine.view().village, village());
+}
