@@ -61,6 +61,8 @@ pub struct SyncReport {
     pub acked: usize,
     /// Records received or updated.
     pub records_received: usize,
+    /// Local changes the server refused (kept aside on the device).
+    pub rejected: usize,
 }
 
 /// A client of one server.
@@ -154,6 +156,7 @@ impl Client {
             report.wire.response_bytes += stats.response_bytes;
             report.acked += progress.acked;
             report.records_received += progress.records_received;
+            report.rejected += progress.rejected;
             let pending = device.pending()?;
             let pushing_more = pending > 0 && pending < pending_before;
             if !progress.more && !pushing_more {

@@ -5,7 +5,9 @@
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::device::{DeviceIdentity, DeviceStore, MemoryStore, OutboxEntry, StoreBatch, SyncState};
+use sotay_sync_core::device::{
+    DeviceIdentity, DeviceStore, MemoryStore, OutboxEntry, RejectedChange, StoreBatch, SyncState,
+};
 use sotay_sync_core::{DeviceId, RecordId, RecordView};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,9 @@ impl DeviceStore for FileStore {
     }
     fn outbox_len(&self) -> Result<usize, FileStoreError> {
         Ok(self.mem.outbox_len().unwrap_or_else(|e| match e {}))
+    }
+    fn rejected(&self) -> Result<Vec<RejectedChange>, FileStoreError> {
+        Ok(self.mem.rejected().unwrap_or_else(|e| match e {}))
     }
     fn sync_state(&self) -> Result<SyncState, FileStoreError> {
         Ok(self.mem.sync_state().unwrap_or_else(|e| match e {}))

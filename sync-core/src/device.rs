@@ -48,6 +48,17 @@ pub struct OutboxEntry {
     pub change: Vec<u8>,
 }
 
+/// A local change the server refused. Kept, never resent: a person decides what to do with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedChange {
+    /// The outbox entry as it was.
+    pub entry: OutboxEntry,
+    /// The server's code (`forbidden`, `unprocessable`).
+    pub code: String,
+    /// The server's reason.
+    pub message: String,
+}
+
 /// Where this device stands in the server's change log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
@@ -78,6 +89,9 @@ pub struct StoreBatch {
     pub records: Vec<StoredRecord>,
     /// New outbox entries (the store assigns increasing sequence numbers).
     pub outbox_append: Vec<(RecordId, Vec<u8>)>,
+    /// Move the outbox entries of these records, up to `outbox_ack_through`, aside as refused
+    /// (record, code, message). Applied before the acknowledgement.
+    pub outbox_reject: Vec<(RecordId, String, String)>,
     /// Remove outbox entries with a sequence number up to and including this one.
     pub outbox_ack_through: Option<u64>,
     /// The new sync position.
@@ -97,6 +111,8 @@ pub trait DeviceStore {
     fn outbox(&self, max_bytes: usize) -> Result<Vec<OutboxEntry>, Self::Error>;
     /// Number of unacknowledged changes.
     fn outbox_len(&self) -> Result<usize, Self::Error>;
+    /// Changes the server refused, oldest first.
+    fn rejected(&self) -> Result<Vec<RejectedChange>, Self::Error>;
     /// The sync position.
     fn sync_state(&self) -> Result<SyncState, Self::Error>;
     /// Writes a batch atomically.
@@ -140,6 +156,8 @@ pub struct SyncProgress {
     pub records_received: usize,
     /// Changes received.
     pub changes_received: usize,
+    /// Local changes the server refused (kept aside, see [`Device::rejected`]).
+    pub rejected: usize,
     /// Whether to sync again straight away (a page of a backlog, or provisioning).
     pub more: bool,
 }
@@ -239,6 +257,11 @@ impl<S: DeviceStore> Device<S> {
         Ok(Record::load(&bytes, Some(self.identity.editor()))?)
     }
 
+    /// Local changes the server refused, kept aside.
+    pub fn rejected(&self) -> DeviceResult<Vec<RejectedChange>, S> {
+        self.store.rejected().map_err(DeviceError::Store)
+    }
+
     /// Number of local changes not yet acknowledged by the server.
     pub fn pending(&self) -> DeviceResult<usize, S> {
         self.store.outbox_len().map_err(DeviceError::Store)
@@ -310,12 +333,24 @@ impl<S: DeviceStore> Device<S> {
             touched.insert(id, record);
         }
         let records_received = touched.len();
+        let mut outbox_reject = Vec::with_capacity(response.rejected.len());
+        for r in &response.rejected {
+            outbox_reject.push((r.record_id()?, r.code.clone(), r.message.clone()));
+        }
+        let rejected = if outbox_reject.is_empty() {
+            0
+        } else {
+            let refused: std::collections::HashSet<Vec<u8>> =
+                response.rejected.iter().map(|r| r.record.clone()).collect();
+            request.push.iter().filter(|p| refused.contains(&p.record)).map(|p| p.changes.len()).sum()
+        };
         let batch = StoreBatch {
             records: touched
                 .into_iter()
                 .map(|(id, mut r)| StoredRecord { id, doc: r.save(), view: r.view() })
                 .collect(),
             outbox_append: Vec::new(),
+            outbox_reject,
             outbox_ack_through: (response.acked_through > 0).then_some(response.acked_through),
             sync_state: Some(SyncState {
                 cursor: response.cursor,
@@ -328,7 +363,7 @@ impl<S: DeviceStore> Device<S> {
         let pushed: usize = request.push.iter().map(|p| p.changes.len()).sum();
         let acked =
             if response.acked_through > 0 && response.acked_through == request.outbox_through { pushed } else { 0 };
-        Ok(SyncProgress { acked, records_received, changes_received, more: response.more })
+        Ok(SyncProgress { acked, records_received, changes_received, rejected, more: response.more })
     }
 
     fn take(&self, touched: &mut BTreeMap<RecordId, Record>, id: RecordId) -> DeviceResult<Option<Record>, S> {
@@ -363,6 +398,8 @@ impl<S: DeviceStore> Device<S> {
 pub struct MemoryStore {
     records: BTreeMap<RecordId, MemoryRecord>,
     outbox: Vec<OutboxEntry>,
+    #[serde(default)]
+    rejected: Vec<RejectedChange>,
     next_seq: u64,
     state: SyncState,
 }
@@ -407,6 +444,10 @@ impl DeviceStore for MemoryStore {
         Ok(self.outbox.len())
     }
 
+    fn rejected(&self) -> Result<Vec<RejectedChange>, Never> {
+        Ok(self.rejected.clone())
+    }
+
     fn sync_state(&self) -> Result<SyncState, Never> {
         Ok(self.state.clone())
     }
@@ -420,6 +461,16 @@ impl DeviceStore for MemoryStore {
             self.outbox.push(OutboxEntry { seq: self.next_seq, record, change });
         }
         if let Some(through) = batch.outbox_ack_through {
+            for (record, code, message) in batch.outbox_reject {
+                let (refused, kept): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut self.outbox).into_iter().partition(|e| e.record == record && e.seq <= through);
+                self.outbox = kept;
+                self.rejected.extend(refused.into_iter().map(|entry| RejectedChange {
+                    entry,
+                    code: code.clone(),
+                    message: message.clone(),
+                }));
+            }
             self.outbox.retain(|e| e.seq > through);
         }
         if let Some(state) = batch.sync_state {

@@ -54,6 +54,28 @@ pub struct RecordSnapshot {
     pub doc: Vec<u8>,
 }
 
+/// A record of a push that the server refused (outside the device's scope, not a valid change…).
+/// Its changes are acknowledged as refused: never stored, and not to be sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The record id (16 bytes).
+    #[serde(rename = "r", with = "serde_bytes")]
+    pub record: Vec<u8>,
+    /// A stable code: `forbidden` or `unprocessable`.
+    #[serde(rename = "e")]
+    pub code: String,
+    /// Why, for people.
+    #[serde(rename = "m")]
+    pub message: String,
+}
+
+impl Rejection {
+    /// The record id, checked.
+    pub fn record_id(&self) -> Result<crate::RecordId, WireError> {
+        crate::RecordId::from_slice(&self.record).ok_or(WireError::RecordId)
+    }
+}
+
 /// Where an interrupted provisioning resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotCursor {
@@ -88,9 +110,13 @@ pub struct SyncRequest {
 /// What the server answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SyncResponse {
-    /// Every outbox entry up to this sequence number is durably stored on the server.
+    /// Every outbox entry up to this sequence number is durably stored on the server, or refused
+    /// (its record is listed in `rejected`).
     #[serde(rename = "a", default)]
     pub acked_through: u64,
+    /// Records of the push that were refused, each with the reason.
+    #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
     /// Changes in the device's scope after its cursor, minus its own, grouped by record.
     #[serde(rename = "c", default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<RecordChanges>,

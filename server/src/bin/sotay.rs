@@ -77,6 +77,8 @@ enum Cmd {
     },
     /// List open conflicts.
     Conflicts,
+    /// List local changes the server refused (kept on this device, never resent).
+    Rejected,
     /// Resolve a conflict by choosing one of its values (1-based, as `conflicts` numbers them).
     Resolve {
         /// Record id (prefix).
@@ -387,6 +389,9 @@ async fn main() -> anyhow::Result<()> {
                         "synced: {} sent, {} records received, {} round trip(s), {} B up, {} B down",
                         r.acked, r.records_received, r.round_trips, r.wire.request_bytes, r.wire.response_bytes
                     );
+                    if r.rejected > 0 {
+                        println!("{} change(s) refused by the server: run `sotay rejected`", r.rejected);
+                    }
                     let conflicts: usize = local.device.list()?.iter().map(|v| v.conflicts.len()).sum();
                     if conflicts > 0 {
                         println!("{conflicts} conflict(s) to resolve: run `sotay conflicts`");
@@ -449,6 +454,11 @@ async fn main() -> anyhow::Result<()> {
                 Cmd::Conflicts => {
                     for v in device.list()? {
                         print_conflicts(&v, lang);
+                    }
+                }
+                Cmd::Rejected => {
+                    for r in device.rejected()? {
+                        println!("{}  {}: {}", &r.entry.record.to_string()[..13], r.code, r.message);
                     }
                 }
                 Cmd::Resolve { id, field, choice } => {

@@ -6,7 +6,7 @@ use crate::auth::{AuthDevice, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 use sotay_sync_core::inspect::inspect_change;
-use sotay_sync_core::wire::{ChangeBytes, RecordChanges};
+use sotay_sync_core::wire::{ChangeBytes, RecordChanges, Rejection};
 use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordId, RecordKind, VillageId};
 use sqlx::Row;
 
@@ -46,23 +46,38 @@ pub(super) struct Prepared {
 /// Stores a push. Three phases, so the expensive part runs on every core while SQLite's single
 /// writer only writes: read the current rows (reader pool), merge and project in the blocking
 /// pool, then write through the group-commit writer.
-pub(super) async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordChanges]) -> Result<(), ApiError> {
+///
+/// A record the device may not write, or whose changes are not valid, is refused on its own: it
+/// is listed in the answer, nothing of it is stored, and the rest of the push goes ahead (so one
+/// bad entry cannot stop a phone from ever syncing again). A malformed body refuses the whole push.
+pub(super) async fn ingest(
+    state: &AppState,
+    auth: &AuthDevice,
+    push: &[RecordChanges],
+) -> Result<Vec<Rejection>, ApiError> {
     // Decode and check attribution before touching the database.
     let mut batches = Vec::with_capacity(push.len());
+    let mut rejected = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for rc in push {
+    'records: for rc in push {
         let id = rc.record_id().map_err(|e| ApiError::BadRequest(e.to_string()))?;
         if !seen.insert(id) {
             return Err(ApiError::BadRequest(format!("record {id} appears twice in one push")));
         }
         let mut incoming = Vec::with_capacity(rc.changes.len());
         for ChangeBytes(bytes) in &rc.changes {
-            let info = inspect_change(bytes)
-                .map_err(|e| ApiError::Unprocessable(format!("record {id}: not an Automerge change: {e}")))?;
-            if info.device != Some(auth.device) || info.user.is_some_and(|u| u != auth.user) {
-                return Err(ApiError::Forbidden(format!("record {id}: a device may only send changes it made itself")));
-            }
-            incoming.push(Incoming { hash: info.hash, bytes: bytes.clone() });
+            let refusal = match inspect_change(bytes) {
+                Err(e) => ApiError::Unprocessable(format!("record {id}: not an Automerge change: {e}")),
+                Ok(info) if info.device != Some(auth.device) || info.user.is_some_and(|u| u != auth.user) => {
+                    ApiError::Forbidden(format!("record {id}: a device may only send changes it made itself"))
+                }
+                Ok(info) => {
+                    incoming.push(Incoming { hash: info.hash, bytes: bytes.clone() });
+                    continue;
+                }
+            };
+            rejected.push(rejection(id, refusal)?);
+            continue 'records;
         }
         batches.push((id, incoming));
     }
@@ -79,21 +94,47 @@ pub(super) async fn ingest(state: &AppState, auth: &AuthDevice, push: &[RecordCh
             .into_iter()
             .map(|(id, incoming)| {
                 prepare(&auth_copy, id, incoming, stored.remove(&id), pending.remove(&id).unwrap_or_default())
+                    .map_err(|e| rejection(id, e))
             })
-            .collect::<Result<Vec<_>, ApiError>>()
+            .collect::<Vec<Result<Prepared, Result<Rejection, ApiError>>>>()
     })
     .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut ready = Vec::new();
+    for p in prepared {
+        match p {
+            Ok(p) => ready.push(p),
+            Err(r) => rejected.push(r?),
+        }
+    }
+    if ready.is_empty() {
+        return Ok(rejected);
+    }
 
     // 3. Write, through the group-commit writer; acknowledged only once committed.
-    state.writer.submit(WriteJob { auth: *auth, ids_json, prepared }).await
+    rejected.extend(state.writer.submit(WriteJob { auth: *auth, ids_json, prepared: ready }).await?);
+    Ok(rejected)
+}
+
+/// A per-record refusal, or the error itself if it is not one (storage failures fail the push).
+fn rejection(id: RecordId, e: ApiError) -> Result<Rejection, ApiError> {
+    let code = match &e {
+        ApiError::Forbidden(_) => "forbidden",
+        ApiError::Unprocessable(_) => "unprocessable",
+        _ => return Err(e),
+    };
+    Ok(Rejection { record: id.as_bytes().to_vec(), code: code.into(), message: e.to_string() })
 }
 
 /// Writes one push inside the writer's transaction (under its own savepoint): checks each record
 /// is still the version it was merged from (optimistic concurrency; a record changed meanwhile is
 /// merged again here), then writes pending changes, the log and the records.
-pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, job: WriteJob) -> Result<(), ApiError> {
+pub(super) async fn write_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    job: WriteJob,
+) -> Result<Vec<Rejection>, ApiError> {
     let WriteJob { auth, ids_json, prepared } = job;
+    let mut rejected = Vec::new();
     let now = crate::now_ms();
     let versions = read_versions(tx, &ids_json).await?;
     let mut villages_checked = std::collections::HashSet::new();
@@ -105,13 +146,24 @@ pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, job:
             let one = id_list([p.id]);
             let s = read_stored(&mut **tx, &one).await?.remove(&p.id);
             let q = read_pending(&mut **tx, &one).await?.remove(&p.id).unwrap_or_default();
-            prepare(&auth, p.id, p.incoming, s, q)?
+            let id = p.id;
+            match prepare(&auth, id, p.incoming, s, q) {
+                Ok(p) => p,
+                Err(e) => {
+                    rejected.push(rejection(id, e)?);
+                    continue;
+                }
+            }
         };
-        check_village(tx, &auth, &p, &mut villages_checked).await?;
+        if let Err(e) = check_village(tx, &auth, &p, &mut villages_checked).await {
+            rejected.push(rejection(p.id, e)?);
+            continue;
+        }
         write_pending(tx, &auth, &p, now).await?;
         ready.push(p);
     }
-    write_log_and_records(tx, &auth, &ready, now).await
+    write_log_and_records(tx, &auth, &ready, now).await?;
+    Ok(rejected)
 }
 
 /// A JSON array of hex ids, for `IN (SELECT unhex(value) FROM json_each(?))`.

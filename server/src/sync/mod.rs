@@ -62,19 +62,21 @@ pub async fn sync(
     let pushed_changes: usize = request.push.iter().map(|p| p.changes.len()).sum();
     // A device that has never been provisioned gets compacted snapshots, not the log.
     let provision = request.fresh || request.snapshot.is_some();
-    let acked_through = if request.push.is_empty() {
-        0
+    let (acked_through, rejected) = if request.push.is_empty() {
+        (0, Vec::new())
     } else {
-        ingest::ingest(&state, &auth, &request.push).await?;
-        request.outbox_through
+        (request.outbox_through, ingest::ingest(&state, &auth, &request.push).await?)
     };
     let mut response =
         if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };
     response.acked_through = acked_through;
+    let rejected_records = rejected.len();
+    response.rejected = rejected;
     tracing::info!(
         device = %auth.device,
         pushed_records,
         pushed_changes,
+        rejected_records,
         sent_changes = response.changes.iter().map(|c| c.changes.len()).sum::<usize>(),
         sent_snapshots = response.snapshots.len(),
         cursor = response.cursor,

@@ -11,6 +11,7 @@ use super::ingest::{Prepared, write_job};
 use crate::auth::AuthDevice;
 use crate::db::Db;
 use crate::error::ApiError;
+use sotay_sync_core::wire::Rejection;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most pushes written in one transaction.
@@ -23,7 +24,7 @@ pub(super) struct WriteJob {
     pub(super) prepared: Vec<Prepared>,
 }
 
-type Queued = (WriteJob, oneshot::Sender<Result<(), ApiError>>);
+type Queued = (WriteJob, oneshot::Sender<Result<Vec<Rejection>, ApiError>>);
 
 /// Handle to the writer task. Cloning it is cheap; the task ends when every handle is dropped.
 #[derive(Debug, Clone)]
@@ -39,8 +40,8 @@ impl Writer {
         Writer { queue }
     }
 
-    /// Writes a push; returns once it is committed (or refused).
-    pub(super) async fn submit(&self, job: WriteJob) -> Result<(), ApiError> {
+    /// Writes a push; returns once it is committed, with the records refused on the way.
+    pub(super) async fn submit(&self, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.queue.send((job, reply)).await.map_err(|_| ApiError::Unavailable)?;
         answer.await.map_err(|_| ApiError::Unavailable)?
@@ -75,7 +76,7 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
     for (job, reply) in batch {
         let outcome = match sqlx::Connection::begin(&mut *tx).await {
             Ok(mut savepoint) => match write_job(&mut savepoint, job).await {
-                Ok(()) => savepoint.commit().await.map_err(ApiError::from),
+                Ok(rejected) => savepoint.commit().await.map(|()| rejected).map_err(ApiError::from),
                 Err(e) => {
                     let _ = savepoint.rollback().await;
                     Err(e)

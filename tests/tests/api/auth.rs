@@ -93,12 +93,16 @@ async fn garbage_bodies_get_400_and_store_nothing() {
         (b"ST\x09\x00".to_vec(), 400),
         (b"ST\x01\x01garbage".to_vec(), 400),
         (bad_id, 400),
-        (std::mem::take(&mut bad_change), 422),
     ] {
         let (status, text) = post_sync(&app, Some(&a.token), body).await;
         assert_eq!(status, want, "{text}");
         assert!(text.contains("\"message\""), "{text}");
     }
+    // Bytes that are not an Automerge change: that record is refused with a reason, nothing stored.
+    let (answer, _) = a.client.sync_raw(&a.token, std::mem::take(&mut bad_change)).await.unwrap();
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(answer.rejected[0].code, "unprocessable");
+    assert!(answer.rejected[0].message.contains("not an Automerge change"));
     assert_eq!(app.log_len().await, 0);
     assert_eq!(app.record_count().await, 0);
 }

@@ -259,8 +259,12 @@ async fn a_device_cannot_push_into_another_village_and_nothing_is_stored() {
         push: vec![wire::RecordChanges { record: id.as_bytes().to_vec(), changes: vec![wire::ChangeBytes(change)] }],
     };
     let log = app.log_len().await;
-    let err = b.client.sync_once(&b.token, &req).await.unwrap_err();
-    assert!(err.to_string().contains("403"), "{err}");
+    // Refused on its own (the rest of a push would go ahead), listed with the reason.
+    let (answer, _) = b.client.sync_once(&b.token, &req).await.unwrap();
+    assert_eq!(answer.acked_through, 1);
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(answer.rejected[0].code, "forbidden");
+    assert_eq!(answer.rejected[0].record, id.as_bytes().to_vec());
     assert_eq!(app.log_len().await, log);
     // And a record created in village A by a village-B phone is refused too.
     let (_, change) = sotay_sync_core::Record::create(
@@ -283,7 +287,9 @@ async fn a_device_cannot_push_into_another_village_and_nothing_is_stored() {
             changes: vec![wire::ChangeBytes(change)],
         }],
     };
-    assert!(b.client.sync_once(&b.token, &req).await.unwrap_err().to_string().contains("403"));
+    let (answer, _) = b.client.sync_once(&b.token, &req).await.unwrap();
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(answer.rejected[0].code, "forbidden");
     assert_eq!(app.record_count().await, 1);
     b.sync().await;
     assert!(b.views().is_empty());
@@ -330,9 +336,10 @@ async fn changes_arriving_before_their_dependencies_wait_and_are_applied_in_caus
         outbox_through: 1,
         push: vec![wire::RecordChanges { record: id.as_bytes().to_vec(), changes: cs }],
     };
-    let err = a.client.sync_once(&a.token, &push(changes[1..].to_vec())).await;
+    let (answer, _) = a.client.sync_once(&a.token, &push(changes[1..].to_vec())).await.unwrap();
     // A record whose first change is missing cannot be placed in a scope yet: refused, nothing stored.
-    assert!(err.is_err());
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(answer.rejected[0].code, "unprocessable");
     assert_eq!(app.log_len().await, 0);
     a.client.sync_once(&a.token, &push(changes[..1].to_vec())).await.unwrap();
     // Now the third before the second: the third waits in pending.
@@ -379,4 +386,35 @@ async fn concurrent_pushes_to_the_same_records_keep_every_change() {
     }
     assert_eq!(app.log_len().await, 5 + edits);
     assert_converged(&app, &devices, &ids).await;
+}
+
+#[tokio::test]
+async fn a_refused_change_is_kept_aside_and_the_phone_keeps_syncing() {
+    let app = spawn_app().await;
+    let c = app.commune().await;
+    let mut lan = app.device("lan").await;
+    let mut hoa = app.device("hoa").await;
+    let id = lan.add_activity(10, 10);
+    lan.sync().await;
+    hoa.sync().await;
+    // The office moves Lan to village B; her phone still holds an edit to a village-A record and
+    // a new record made in village A while offline.
+    let user = sotay_server::admin::user_by_name(&app.state.db, "lan").await.unwrap();
+    sotay_server::admin::set_role(&app.state.db, user, sotay_server::auth::Role::Collaborator, Some(c.village_b))
+        .await
+        .unwrap();
+    lan.device.edit(id, &[Edit::AttendanceMale(11)], NOW_MS + 1).unwrap();
+    lan.add_activity(3, 3);
+    let report = lan.sync().await;
+    assert_eq!(report.rejected, 2, "{report:?}");
+    assert_eq!(lan.device.pending().unwrap(), 0, "nothing is resent forever");
+    let refused = lan.device.rejected().unwrap();
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|r| r.code == "forbidden" && r.message.contains("scope")));
+    assert_eq!(app.record_count().await, 1);
+    // Sync still works both ways for everything else.
+    hoa.device.edit(id, &[Edit::AttendanceFemale(12)], NOW_MS + 2).unwrap();
+    hoa.sync().await;
+    assert_eq!(lan.sync().await.round_trips, 1);
+    assert_eq!(app.server_record(id).await.unwrap().view().attendance_male, Some(10), "the refused edit is not stored");
 }
