@@ -108,8 +108,23 @@ struct Setup {
 }
 
 async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setup> {
+    setup_on(villages, codes_per_village, None).await
+}
+
+/// Like [`setup`], on a fresh database of the PostgreSQL server at `postgres` when given.
+async fn setup_on(villages: usize, codes_per_village: usize, postgres: Option<&str>) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
-    let db_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db_url = match postgres {
+        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        Some(admin_url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+            let name = format!("sotay_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+            let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+            format!("{base}/{name}")
+        }
+    };
     let db = sotay_server::db::Db::open(&db_url).await?;
     let commune = admin::create_commune(&db, "Tân Yên").await?;
     let mut codes = Vec::new();
@@ -408,41 +423,60 @@ async fn village(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fills another village with `records` synthetic records and as many log entries, by SQL.
+/// Fills another village with synthetic records and as many log entries (numbers `from..=to`),
+/// by SQL in the database itself: what matters here is the size of the tables, not the content.
 async fn fill(db_url: &str, s: &Setup, from: i64, to: i64) -> anyhow::Result<()> {
     let db = sotay_server::db::Db::open(db_url).await?;
+    let (records, changes) = match db.backend {
+        sotay_server::db::Backend::Sqlite => (
+            "WITH RECURSIVE n(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM n WHERE x < $2)
+             INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)
+             SELECT $3, $4, randomblob(16), 'activity', randomblob(16), randomblob(16), randomblob(500), '{}', 'draft', FALSE, FALSE, '2026-01-01', x FROM n",
+            "WITH RECURSIVE n(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM n WHERE x < $2)
+             INSERT INTO changes (seq, commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)
+             SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) + x - $1 + 1, $3, $4, randomblob(16), FALSE,
+                    randomblob(16), randomblob(16), randomblob(32), randomblob(300), 0 FROM n",
+        ),
+        sotay_server::db::Backend::Postgres => (
+            "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)
+             SELECT $3, $4, decode(md5('r' || x), 'hex'), 'activity', decode(md5('o' || x), 'hex'), decode(md5('u' || x), 'hex'),
+                    decode(repeat(md5('d' || x), 16), 'hex'), '{}', 'draft', FALSE, FALSE, '2026-01-01', x
+             FROM generate_series($1::bigint, $2::bigint) AS x",
+            "INSERT INTO changes (seq, commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)
+             SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) + x - $1 + 1, $3, $4, decode(md5('r' || x), 'hex'), FALSE,
+                    decode(md5('o' || x), 'hex'), decode(md5('v' || x), 'hex'), decode(md5('h' || x) || md5('i' || x), 'hex'),
+                    decode(repeat(md5('c' || x), 10), 'hex'), 0
+             FROM generate_series($1::bigint, $2::bigint) AS x",
+        ),
+    };
     let mut tx = db.write.begin().await?;
-    sqlx::query(
-        "WITH RECURSIVE n(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM n WHERE x < ?2)
-         INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)
-         SELECT ?3, ?4, randomblob(16), 'activity', randomblob(16), randomblob(16), randomblob(500), '{}', 'draft', 0, 0, '2026-01-01', x FROM n",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(s.commune.as_bytes().as_slice())
-    .bind(s.villages[1].as_bytes().as_slice())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "WITH RECURSIVE n(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM n WHERE x < ?2)
-         INSERT INTO changes (commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)
-         SELECT ?3, ?4, randomblob(16), 0, randomblob(16), randomblob(16), randomblob(32), randomblob(300), 0 FROM n",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(s.commune.as_bytes().as_slice())
-    .bind(s.villages[1].as_bytes().as_slice())
-    .execute(&mut *tx)
-    .await?;
+    for sql in [records, changes] {
+        sqlx::query(sql)
+            .bind(from)
+            .bind(to)
+            .bind(s.commune.as_bytes().as_slice())
+            .bind(s.villages[1].as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     db.close().await;
     Ok(())
 }
 
 /// Incremental sync latency with a small and a large database: the cost must not follow its size.
+/// On SQLite, and on PostgreSQL too when `--postgres` names a server.
 async fn scale(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    scale_on(args, out, None).await?;
+    if let Some(pg) = &args.postgres {
+        scale_on(args, out, Some(pg)).await?;
+    }
+    Ok(())
+}
+
+async fn scale_on(args: &Args, out: &mut Printer, postgres: Option<&str>) -> anyhow::Result<()> {
     let (small, large) = if args.quick { (10_000, 100_000) } else { (10_000, 1_000_000) };
-    let s = setup(2, 2).await?;
+    let s = setup_on(2, 2, postgres).await?;
     let http = reqwest::Client::new();
     fill(&s.db_url, &s, 1, small).await?;
     let server = Server::start(&s.db_url)?;
@@ -461,22 +495,19 @@ async fn scale(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let large_ms = edit_round_trips(&mut a, &mut b, &ids).await?;
     server.stop();
 
+    let engine = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
     let name = |n: i64| if n >= 1_000_000 { format!("{}M", n / 1_000_000) } else { format!("{}k", n / 1000) };
     out.print(Figure::info(
-        format!("incremental sync latency, {} records in the database (median)", name(small)),
+        format!("incremental sync latency, {} records, {engine} (median)", name(small)),
         small_ms,
         "ms",
     ));
     out.print(
-        Figure::info(
-            format!("incremental sync latency, {} records in the database (median)", name(large)),
-            large_ms,
-            "ms",
-        )
-        .with_limit(small_ms),
+        Figure::info(format!("incremental sync latency, {} records, {engine} (median)", name(large)), large_ms, "ms")
+            .with_limit(small_ms),
     );
     out.print(Figure::target(
-        format!("incremental sync latency ratio {} / {}", name(large), name(small)),
+        format!("incremental sync latency ratio {} / {}, {engine}", name(large), name(small)),
         large_ms / small_ms,
         "ratio",
         Goal::AtMost,

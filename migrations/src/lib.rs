@@ -1,8 +1,9 @@
 //! The one source of truth for the Sổ Tay database schema: the sqlx migrations, embedded in the
 //! binary so a server creates and migrates its own database on start.
 //!
-//! Migrations live as plain SQL files under `migrations/sqlite/`, numbered; a migration once
-//! released is never edited, only followed by a new one.
+//! Migrations live as plain SQL files under `migrations/sqlite/` and `migrations/postgres/`,
+//! numbered alike (the same schema in each engine's dialect); a migration once released is never
+//! edited, only followed by a new one.
 
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -14,10 +15,25 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../sqlite/0002_access.sql")),
 ];
 
+/// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../postgres/0001_initial.sql")),
+    (2, "access", include_str!("../postgres/0002_access.sql")),
+];
+
 /// The migrator for the embedded SQLite store.
 pub fn sqlite() -> Migrator {
+    migrator(SQLITE)
+}
+
+/// The migrator for PostgreSQL.
+pub fn postgres() -> Migrator {
+    migrator(POSTGRES)
+}
+
+fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(
-        SQLITE
+        migrations
             .iter()
             .map(|&(version, description, sql)| {
                 Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
@@ -29,9 +45,11 @@ pub fn sqlite() -> Migrator {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn versions_are_increasing() {
+    fn versions_are_increasing_and_the_same_for_both_engines() {
         let versions: Vec<i64> = super::SQLITE.iter().map(|m| m.0).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(super::sqlite().iter().count(), super::SQLITE.len());
+        let pg: Vec<i64> = super::POSTGRES.iter().map(|m| m.0).collect();
+        assert_eq!(versions, pg, "every migration exists for both engines");
     }
 }

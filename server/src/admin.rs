@@ -6,12 +6,12 @@ use crate::auth::{self, Role};
 use crate::db::Db;
 use anyhow::{Context, bail};
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
 /// Appends to the audit log inside a transaction.
 pub async fn audit(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     user: Option<UserId>,
     device: Option<DeviceId>,
     action: &str,
@@ -19,7 +19,7 @@ pub async fn audit(
     detail: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO audit_log (at, actor_user, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (at, actor_user, device_id, action, record_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(crate::now_ms())
     .bind(user.map(|u| u.as_bytes().to_vec()))
@@ -35,7 +35,7 @@ pub async fn audit(
 /// Creates a commune.
 pub async fn create_commune(db: &Db, name: &str) -> anyhow::Result<CommuneId> {
     let id = CommuneId(Uuid::now_v7());
-    sqlx::query("INSERT INTO communes (id, name, created_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO communes (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(id.as_bytes().as_slice())
         .bind(name.trim())
         .bind(crate::now_ms())
@@ -47,7 +47,7 @@ pub async fn create_commune(db: &Db, name: &str) -> anyhow::Result<CommuneId> {
 /// Creates a village of a commune.
 pub async fn create_village(db: &Db, commune: CommuneId, name: &str) -> anyhow::Result<VillageId> {
     let id = VillageId(Uuid::now_v7());
-    sqlx::query("INSERT INTO villages (id, commune_id, name) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO villages (id, commune_id, name) VALUES ($1, $2, $3)")
         .bind(id.as_bytes().as_slice())
         .bind(commune.as_bytes().as_slice())
         .bind(name.trim())
@@ -59,7 +59,7 @@ pub async fn create_village(db: &Db, commune: CommuneId, name: &str) -> anyhow::
 
 /// Creates an organising unit of a commune.
 pub async fn create_unit(db: &Db, commune: CommuneId, code: &str, name: &str) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO units (commune_id, code, name) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO units (commune_id, code, name) VALUES ($1, $2, $3)")
         .bind(commune.as_bytes().as_slice())
         .bind(code.trim())
         .bind(name.trim())
@@ -92,7 +92,7 @@ pub async fn create_user(db: &Db, u: NewUser<'_>) -> anyhow::Result<UserId> {
     let id = UserId(Uuid::now_v7());
     let mut tx = db.write.begin().await?;
     sqlx::query(
-        "INSERT INTO users (id, commune_id, village_id, username, display_name, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, commune_id, village_id, username, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id.as_bytes().as_slice())
     .bind(u.commune.as_bytes().as_slice())
@@ -114,7 +114,7 @@ pub async fn set_password(db: &Db, user: UserId, password: &str) -> anyhow::Resu
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || crate::login::hash_password(&password)).await??;
     let mut tx = db.write.begin().await?;
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user.as_bytes().as_slice())
         .execute(&mut *tx)
@@ -130,13 +130,13 @@ pub async fn set_role(db: &Db, user: UserId, role: Role, village: Option<Village
         bail!("a collaborator belongs to a village: give --village");
     }
     let mut tx = db.write.begin().await?;
-    let old: String = sqlx::query("SELECT role FROM users WHERE id = ?")
+    let old: String = sqlx::query("SELECT role FROM users WHERE id = $1")
         .bind(user.as_bytes().as_slice())
         .fetch_optional(&mut *tx)
         .await?
         .context("no such user")?
         .get(0);
-    sqlx::query("UPDATE users SET role = ?, village_id = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET role = $1, village_id = $2 WHERE id = $3")
         .bind(role.code())
         .bind(village.map(|v| v.as_bytes().to_vec()))
         .bind(user.as_bytes().as_slice())
@@ -149,7 +149,7 @@ pub async fn set_role(db: &Db, user: UserId, role: Role, village: Option<Village
 
 /// The user with this username.
 pub async fn user_by_name(db: &Db, username: &str) -> anyhow::Result<UserId> {
-    let row = sqlx::query("SELECT id FROM users WHERE username = ?")
+    let row = sqlx::query("SELECT id FROM users WHERE username = $1")
         .bind(username)
         .fetch_optional(&db.read)
         .await?
@@ -162,7 +162,7 @@ pub async fn issue_enrolment_code(db: &Db, user: UserId, ttl_secs: u64) -> anyho
     let code = auth::new_enrolment_code();
     let now = crate::now_ms();
     let mut tx = db.write.begin().await?;
-    sqlx::query("INSERT INTO enrolment_codes (code_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO enrolment_codes (code_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(auth::hash_secret(&auth::normalise_code(&code)))
         .bind(user.as_bytes().as_slice())
         .bind(now)
@@ -190,7 +190,7 @@ pub struct DeviceInfo {
 /// The devices of a user.
 pub async fn list_devices(db: &Db, user: UserId) -> anyhow::Result<Vec<DeviceInfo>> {
     let rows =
-        sqlx::query("SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ? ORDER BY enrolled_at")
+        sqlx::query("SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = $1 ORDER BY enrolled_at")
             .bind(user.as_bytes().as_slice())
             .fetch_all(&db.read)
             .await?;
@@ -214,7 +214,7 @@ pub async fn revoke_device(db: &Db, device: DeviceId) -> anyhow::Result<()> {
 /// Revokes a device, recording which admin did it.
 pub async fn revoke_device_by(db: &Db, device: DeviceId, by: Option<UserId>) -> anyhow::Result<()> {
     let mut tx = db.write.begin().await?;
-    let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+    let done = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(crate::now_ms())
         .bind(device.as_bytes().as_slice())
         .execute(&mut *tx)

@@ -67,8 +67,8 @@ pub async fn list_records(
     let limit = i64::from(q.limit.unwrap_or(500).clamp(1, 5000));
     let rows = sqlx::query(
         "SELECT id, village_id, kind, owner_device, view FROM records
-         WHERE commune_id = ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR village_id = ?3) AND id > ?4
-         ORDER BY id LIMIT ?5",
+         WHERE commune_id = $1 AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR village_id = $3) AND id > $4
+         ORDER BY id LIMIT $5",
     )
     .bind(auth.commune.as_bytes().as_slice())
     .bind(kind.map(|k| k.code()))
@@ -107,7 +107,7 @@ pub async fn get_record(
     id: Result<Path<RecordId>, PathRejection>,
 ) -> Result<Json<RecordView>, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::NotFound)?;
-    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, view FROM records WHERE id = ?")
+    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, view FROM records WHERE id = $1")
         .bind(id.as_bytes().as_slice())
         .fetch_optional(&state.db.read)
         .await?
@@ -179,10 +179,11 @@ pub struct GbvAggregates {
 /// `GET /api/v1/reports/gbv`.
 pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<GbvAggregates>, ApiError> {
     require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
-    let rows = sqlx::query("SELECT view FROM records WHERE commune_id = ? AND kind = 'gbv_referral' AND deleted = 0")
-        .bind(auth.commune.as_bytes().as_slice())
-        .fetch_all(&state.db.read)
-        .await?;
+    let rows =
+        sqlx::query("SELECT view FROM records WHERE commune_id = $1 AND kind = 'gbv_referral' AND deleted = FALSE")
+            .bind(auth.commune.as_bytes().as_slice())
+            .fetch_all(&state.db.read)
+            .await?;
     let mut by_violence = BTreeMap::new();
     let mut by_age = BTreeMap::new();
     let mut by_service = BTreeMap::new();
@@ -234,7 +235,7 @@ pub async fn revoke_device(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&auth, &[Role::Admin])?;
     let Path(device) = device.map_err(|_| ApiError::NotFound)?;
-    let row = sqlx::query("SELECT u.commune_id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?")
+    let row = sqlx::query("SELECT u.commune_id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1")
         .bind(device.as_bytes().as_slice())
         .fetch_optional(&state.db.read)
         .await?
@@ -260,7 +261,7 @@ async fn admin_user_in_commune(
     auth: &AuthDevice,
     username: &str,
 ) -> Result<sotay_sync_core::UserId, ApiError> {
-    let row = sqlx::query("SELECT id FROM users WHERE username = ? AND commune_id = ?")
+    let row = sqlx::query("SELECT id FROM users WHERE username = $1 AND commune_id = $2")
         .bind(username)
         .bind(auth.commune.as_bytes().as_slice())
         .fetch_optional(&state.db.read)

@@ -108,11 +108,13 @@ impl Keys {
     /// Loads the signing secret from the database, creating it on first start.
     pub async fn load_or_create(db: &crate::db::Db) -> anyhow::Result<Keys> {
         let fresh: [u8; 32] = rand::rng().random();
-        sqlx::query("INSERT OR IGNORE INTO server_keys (name, secret, created_at) VALUES ('jwt_hs256', ?, ?)")
-            .bind(fresh.as_slice())
-            .bind(crate::now_ms())
-            .execute(&db.write)
-            .await?;
+        sqlx::query(
+            "INSERT INTO server_keys (name, secret, created_at) VALUES ('jwt_hs256', $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(fresh.as_slice())
+        .bind(crate::now_ms())
+        .execute(&db.write)
+        .await?;
         let row = sqlx::query("SELECT secret FROM server_keys WHERE name = 'jwt_hs256'").fetch_one(&db.write).await?;
         Ok(Keys::from_secret(&row.get::<Vec<u8>, _>(0))?)
     }
@@ -212,7 +214,7 @@ impl FromRequestParts<AppState> for AuthDevice {
         let row = sqlx::query(
             "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at
              FROM devices d JOIN users u ON u.id = d.user_id
-             WHERE d.id = ? AND d.user_id = ?",
+             WHERE d.id = $1 AND d.user_id = $2",
         )
         .bind(device.as_bytes().as_slice())
         .bind(user.as_bytes().as_slice())

@@ -63,7 +63,7 @@ fn dummy_hash() -> &'static str {
 
 /// The delay still to wait before `key` may try again, if any.
 async fn throttled(state: &AppState, key: &str, now: i64) -> Result<Option<u64>, ApiError> {
-    let row = sqlx::query("SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = ? AND at > ?")
+    let row = sqlx::query("SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = $1 AND at > $2")
         .bind(key)
         .bind(now - WINDOW_MS)
         .fetch_one(&state.db.read)
@@ -97,7 +97,7 @@ pub async fn login(
     let user_key = format!("user:{}", req.username.trim().to_lowercase());
     let addr_key = format!("addr:{}", addr.ip());
     let wait = throttled(&state, &user_key, now).await?.max(throttled(&state, &addr_key, now).await?);
-    let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = ?")
+    let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
         .bind(req.username.trim())
         .fetch_optional(&state.db.read)
         .await?;
@@ -120,12 +120,12 @@ pub async fn login(
     let mut tx = state.db.write.begin().await?;
     let Some(user) = user.filter(|_| ok) else {
         for key in [&user_key, &addr_key] {
-            sqlx::query("DELETE FROM login_failures WHERE key = ? AND at <= ?")
+            sqlx::query("DELETE FROM login_failures WHERE key = $1 AND at <= $2")
                 .bind(key)
                 .bind(now - WINDOW_MS)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO login_failures (key, at) VALUES (?, ?)")
+            sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)")
                 .bind(key)
                 .bind(now)
                 .execute(&mut *tx)
@@ -135,10 +135,10 @@ pub async fn login(
         tx.commit().await?;
         return Err(ApiError::Unauthorized);
     };
-    sqlx::query("DELETE FROM login_failures WHERE key = ?").bind(&user_key).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(&user_key).execute(&mut *tx).await?;
     let device = DeviceId(uuid::Uuid::new_v4());
     sqlx::query(
-        "INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at, kind) VALUES (?, ?, ?, ?, ?, 'web')",
+        "INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at, kind) VALUES ($1, $2, $3, $4, $5, 'web')",
     )
     .bind(device.as_bytes().as_slice())
     .bind(user.as_bytes().as_slice())

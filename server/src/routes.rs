@@ -104,7 +104,7 @@ async fn enrol(
     let mut tx = state.db.write.begin().await?;
     let row = sqlx::query(
         "SELECT c.user_id, c.expires_at, c.used_at, u.role, u.commune_id, u.village_id, u.disabled_at
-         FROM enrolment_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = ?",
+         FROM enrolment_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
     )
     .bind(code_hash.as_slice())
     .fetch_optional(&mut *tx)
@@ -120,13 +120,13 @@ async fn enrol(
     let role = Role::from_code(&row.get::<String, _>(3)).ok_or_else(|| anyhow::anyhow!("bad role"))?;
     let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or_else(|| anyhow::anyhow!("bad commune"))?;
     let village = row.get::<Option<Vec<u8>>, _>(5).and_then(|v| VillageId::from_slice(&v));
-    sqlx::query("UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?")
+    sqlx::query("UPDATE enrolment_codes SET used_at = $1, device_id = $2 WHERE code_hash = $3")
         .bind(now)
         .bind(device.as_bytes().as_slice())
         .bind(code_hash.as_slice())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(device.as_bytes().as_slice())
         .bind(user.as_bytes().as_slice())
         .bind(name)
@@ -171,7 +171,7 @@ async fn token(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
     let row = sqlx::query(
-        "SELECT d.user_id, d.secret_hash, d.revoked_at, u.disabled_at FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?",
+        "SELECT d.user_id, d.secret_hash, d.revoked_at, u.disabled_at FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1",
     )
     .bind(req.device_id.as_bytes().as_slice())
     .fetch_optional(&state.db.read)

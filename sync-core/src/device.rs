@@ -486,6 +486,7 @@ impl DeviceStore for MemoryStore {
             self.records.remove(id);
         }
         self.outbox.retain(|e| !gbv.contains(&e.record));
+        self.rejected.retain(|r| !gbv.contains(&r.entry.record));
         Ok(())
     }
 }

@@ -33,13 +33,63 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Limits::default()).await
 }
 
-/// Starts a server with the given limits.
+/// Starts a server with the given limits, on the backend `SOTAY_TEST_DATABASE` names
+/// (`sqlite`, the default, or `postgres`).
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}", dir.path().join("sotay.db").display());
+    let db_url = match backend() {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("sotay.db").display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    };
     let mut app = start(&db_url, limits).await;
     app.dir = Some(dir);
     app
+}
+
+/// Starts a server on an existing database URL (created and migrated if needed).
+pub async fn spawn_app_on(db_url: &str) -> TestApp {
+    start(db_url, Limits::default()).await
+}
+
+/// The database engine the tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (default).
+    Sqlite,
+    /// PostgreSQL at `SOTAY_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// The backend chosen by `SOTAY_TEST_DATABASE`.
+pub fn backend() -> Backend {
+    match std::env::var("SOTAY_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("SOTAY_TEST_DATABASE must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// The PostgreSQL server the tests use (a database on it from which test databases are created).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Creates an empty PostgreSQL database for one test (`sotay_t_…`) and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    try_fresh_postgres_database().await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {} is needed for SOTAY_TEST_DATABASE=postgres: {e}", postgres_admin_url())
+    })
+}
+
+/// Like [`fresh_postgres_database`], or the reason PostgreSQL cannot be reached.
+pub async fn try_fresh_postgres_database() -> Result<String, sqlx::Error> {
+    use sqlx::Connection;
+    let admin_url = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+    let name = format!("sotay_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_string();
+    Ok(format!("{base}/{name}"))
 }
 
 async fn start(db_url: &str, limits: Limits) -> TestApp {
@@ -97,7 +147,7 @@ impl TestApp {
 
     /// The server's merged document of a record.
     pub async fn server_record(&self, id: RecordId) -> Option<Record> {
-        let row = sqlx::query("SELECT doc FROM records WHERE id = ?")
+        let row = sqlx::query("SELECT doc FROM records WHERE id = $1")
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.state.db.read)
             .await
@@ -184,7 +234,7 @@ impl TestApp {
 
     /// Number of audit entries with this action.
     pub async fn audit_count(&self, action: &str) -> i64 {
-        sqlx::query("SELECT COUNT(*) FROM audit_log WHERE action = ?")
+        sqlx::query("SELECT COUNT(*) FROM audit_log WHERE action = $1")
             .bind(action)
             .fetch_one(&self.state.db.read)
             .await

@@ -1,5 +1,6 @@
 //! Storing a push: attribution, scope, merge and projection, then the write through the group-commit
-//! writer. Any refused record refuses the whole push: nothing of it is stored.
+//! writer. A record that may not be stored is refused on its own (listed in the answer, nothing of
+//! it stored); a malformed body refuses the whole push.
 
 use super::writer::WriteJob;
 use crate::auth::{AuthDevice, Role};
@@ -8,7 +9,7 @@ use crate::state::AppState;
 use sotay_sync_core::inspect::inspect_change;
 use sotay_sync_core::wire::{ChangeBytes, RecordChanges, Rejection};
 use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordId, RecordKind, VillageId};
-use sqlx::Row;
+use sqlx::{Any, Row};
 
 #[derive(Clone)]
 struct Incoming {
@@ -81,11 +82,14 @@ pub(super) async fn ingest(
         }
         batches.push((id, incoming));
     }
-    let ids_json = id_list(batches.iter().map(|(id, _)| *id));
+    if batches.is_empty() {
+        return Ok(rejected);
+    }
+    let ids: Vec<RecordId> = batches.iter().map(|(id, _)| *id).collect();
 
     // 1. Read.
-    let mut stored = read_stored(&state.db.read, &ids_json).await?;
-    let mut pending = read_pending(&state.db.read, &ids_json).await?;
+    let mut stored = read_stored(&state.db.read, &ids).await?;
+    let mut pending = read_pending(&state.db.read, &ids).await?;
 
     // 2. Merge and project, off the async threads.
     let auth_copy = *auth;
@@ -112,7 +116,7 @@ pub(super) async fn ingest(
     }
 
     // 3. Write, through the group-commit writer; acknowledged only once committed.
-    rejected.extend(state.writer.submit(WriteJob { auth: *auth, ids_json, prepared: ready }).await?);
+    rejected.extend(state.writer.submit(WriteJob { auth: *auth, ids, prepared: ready }).await?);
     Ok(rejected)
 }
 
@@ -129,21 +133,18 @@ fn rejection(id: RecordId, e: ApiError) -> Result<Rejection, ApiError> {
 /// Writes one push inside the writer's transaction (under its own savepoint): checks each record
 /// is still the version it was merged from (optimistic concurrency; a record changed meanwhile is
 /// merged again here), then writes pending changes, the log and the records.
-pub(super) async fn write_job(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    job: WriteJob,
-) -> Result<Vec<Rejection>, ApiError> {
-    let WriteJob { auth, ids_json, prepared } = job;
+pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
+    let WriteJob { auth, ids, prepared } = job;
     let mut rejected = Vec::new();
     let now = crate::now_ms();
-    let versions = read_versions(tx, &ids_json).await?;
+    let versions = read_versions(tx, &ids).await?;
     let mut villages_checked = std::collections::HashSet::new();
     let mut ready = Vec::with_capacity(prepared.len());
     for p in prepared {
         let p = if versions.get(&p.id).copied() == p.based_on {
             p
         } else {
-            let one = id_list([p.id]);
+            let one = [p.id];
             let s = read_stored(&mut **tx, &one).await?.remove(&p.id);
             let q = read_pending(&mut **tx, &one).await?.remove(&p.id).unwrap_or_default();
             let id = p.id;
@@ -166,24 +167,27 @@ pub(super) async fn write_job(
     Ok(rejected)
 }
 
-/// A JSON array of hex ids, for `IN (SELECT unhex(value) FROM json_each(?))`.
-fn id_list(ids: impl IntoIterator<Item = RecordId>) -> String {
-    let hex: Vec<String> = ids.into_iter().map(|id| id.0.simple().to_string()).collect();
-    serde_json::to_string(&hex).expect("strings serialise")
+/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of record ids.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-async fn read_stored<'e, E: sqlx::SqliteExecutor<'e>>(
+/// A query over a list of record ids, bound in order.
+fn with_ids<'q>(sql: String, ids: &'q [RecordId]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    ids.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(id.as_bytes().as_slice()))
+}
+
+async fn read_stored<'e, E: sqlx::Executor<'e, Database = Any>>(
     db: E,
-    ids_json: &str,
+    ids: &[RecordId],
 ) -> Result<std::collections::HashMap<RecordId, Stored>, ApiError> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.doc, r.updated_seq,
                 (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id)
-         FROM records r WHERE r.id IN (SELECT unhex(value) FROM json_each(?))",
-    )
-    .bind(ids_json)
-    .fetch_all(db)
-    .await?;
+         FROM records r WHERE r.id IN ({})",
+        placeholders(ids.len())
+    );
+    let rows = with_ids(sql, ids).fetch_all(db).await?;
     let mut out = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
         let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -198,16 +202,13 @@ async fn read_stored<'e, E: sqlx::SqliteExecutor<'e>>(
     Ok(out)
 }
 
-async fn read_pending<'e, E: sqlx::SqliteExecutor<'e>>(
+async fn read_pending<'e, E: sqlx::Executor<'e, Database = Any>>(
     db: E,
-    ids_json: &str,
+    ids: &[RecordId],
 ) -> Result<std::collections::HashMap<RecordId, Vec<Incoming>>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT record_id, hash, bytes FROM pending_changes WHERE record_id IN (SELECT unhex(value) FROM json_each(?))",
-    )
-    .bind(ids_json)
-    .fetch_all(db)
-    .await?;
+    let sql =
+        format!("SELECT record_id, hash, bytes FROM pending_changes WHERE record_id IN ({})", placeholders(ids.len()));
+    let rows = with_ids(sql, ids).fetch_all(db).await?;
     let mut out: std::collections::HashMap<RecordId, Vec<Incoming>> = std::collections::HashMap::new();
     for row in rows {
         let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -218,16 +219,15 @@ async fn read_pending<'e, E: sqlx::SqliteExecutor<'e>>(
 }
 
 async fn read_versions(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    ids_json: &str,
+    tx: &mut sqlx::Transaction<'_, Any>,
+    ids: &[RecordId],
 ) -> Result<std::collections::HashMap<RecordId, (i64, i64)>, ApiError> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT r.id, r.updated_seq, (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id)
-         FROM records r WHERE r.id IN (SELECT unhex(value) FROM json_each(?))",
-    )
-    .bind(ids_json)
-    .fetch_all(&mut **tx)
-    .await?;
+         FROM records r WHERE r.id IN ({})",
+        placeholders(ids.len())
+    );
+    let rows = with_ids(sql, ids).fetch_all(&mut **tx).await?;
     rows.into_iter()
         .map(|row| {
             let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -315,7 +315,7 @@ fn prepare(
 }
 
 async fn check_village(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     auth: &AuthDevice,
     p: &Prepared,
     checked: &mut std::collections::HashSet<VillageId>,
@@ -323,7 +323,7 @@ async fn check_village(
     if p.based_on.is_some() || auth.village == Some(p.scope.village) || checked.contains(&p.scope.village) {
         return Ok(());
     }
-    let known = sqlx::query("SELECT 1 FROM villages WHERE id = ? AND commune_id = ?")
+    let known = sqlx::query("SELECT 1 FROM villages WHERE id = $1 AND commune_id = $2")
         .bind(p.scope.village.as_bytes().as_slice())
         .bind(p.scope.commune.as_bytes().as_slice())
         .fetch_optional(&mut **tx)
@@ -338,13 +338,13 @@ async fn check_village(
 /// Changes that waited for their dependencies and are now applied leave `pending_changes`;
 /// incoming changes whose dependencies are still missing join it.
 async fn write_pending(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     auth: &AuthDevice,
     p: &Prepared,
     now: i64,
 ) -> Result<(), ApiError> {
     for hash in &p.applied_pending {
-        sqlx::query("DELETE FROM pending_changes WHERE record_id = ? AND hash = ?")
+        sqlx::query("DELETE FROM pending_changes WHERE record_id = $1 AND hash = $2")
             .bind(p.id.as_bytes().as_slice())
             .bind(hash.as_slice())
             .execute(&mut **tx)
@@ -352,7 +352,7 @@ async fn write_pending(
     }
     for c in &p.still_pending {
         sqlx::query(
-            "INSERT OR IGNORE INTO pending_changes (record_id, hash, device_id, bytes, received_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO pending_changes (record_id, hash, device_id, bytes, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(p.id.as_bytes().as_slice())
         .bind(c.hash.as_slice())
@@ -369,15 +369,17 @@ async fn write_pending(
 const ROWS_PER_INSERT: usize = 64;
 
 fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", (1..=columns).map(|c| format!("${}", r * columns + c)).collect::<Vec<_>>().join(", ")))
+        .collect();
+    format!("{head} VALUES {}{tail}", values.join(", "))
 }
 
 /// Appends the new changes to the log and writes the merged records, many rows per statement.
 /// Sequence numbers are assigned here, in order, inside the write transaction: SQLite has one
 /// writer, so they are also in commit order and a cursor never skips a change.
 async fn write_log_and_records(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     auth: &AuthDevice,
     ready: &[Prepared],
     now: i64,

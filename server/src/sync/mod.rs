@@ -95,9 +95,9 @@ async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<
     let rows = match (auth.role, auth.village) {
         (Role::Collaborator, Some(village)) => {
             sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = ?2 AND village_id = ?3 AND seq > ?4 AND (sensitive = 0 OR owner_device = ?1)
-                 ORDER BY seq LIMIT ?5",
+                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = $2 AND village_id = $3 AND seq > $4 AND (sensitive = FALSE OR owner_device = $1)
+                 ORDER BY seq LIMIT $5",
             )
             .bind(me)
             .bind(commune)
@@ -109,8 +109,8 @@ async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<
         }
         (Role::Reviewer | Role::GbvFocalPoint, _) => {
             sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = ?1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = ?2 AND seq > ?3 AND sensitive = 0 ORDER BY seq LIMIT ?4",
+                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END FROM changes
+                 WHERE commune_id = $2 AND seq > $3 AND sensitive = FALSE ORDER BY seq LIMIT $4",
             )
             .bind(me)
             .bind(commune)
@@ -164,8 +164,8 @@ async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) 
     let rows = match (auth.role, auth.village) {
         (Role::Collaborator, Some(village)) => {
             sqlx::query(
-                "SELECT id, doc FROM records WHERE commune_id = ?1 AND village_id = ?2 AND id > ?3
-                 AND (kind = 'activity' OR owner_device = ?4) ORDER BY id LIMIT ?5",
+                "SELECT id, doc FROM records WHERE commune_id = $1 AND village_id = $2 AND id > $3
+                 AND (kind = 'activity' OR owner_device = $4) ORDER BY id LIMIT $5",
             )
             .bind(commune)
             .bind(village.as_bytes().as_slice())
@@ -176,7 +176,7 @@ async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) 
             .await?
         }
         (Role::Reviewer | Role::GbvFocalPoint, _) => sqlx::query(
-            "SELECT id, doc FROM records WHERE commune_id = ?1 AND id > ?2 AND kind = 'activity' ORDER BY id LIMIT ?3",
+            "SELECT id, doc FROM records WHERE commune_id = $1 AND id > $2 AND kind = 'activity' ORDER BY id LIMIT $3",
         )
         .bind(commune)
         .bind(after.as_slice())

@@ -20,7 +20,7 @@ const MAX_BATCH: usize = 128;
 /// One push to write.
 pub(super) struct WriteJob {
     pub(super) auth: AuthDevice,
-    pub(super) ids_json: String,
+    pub(super) ids: Vec<sotay_sync_core::RecordId>,
     pub(super) prepared: Vec<Prepared>,
 }
 
@@ -72,6 +72,18 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
             return;
         }
     };
+    // With several server instances on one PostgreSQL, log appends must commit in sequence order
+    // (or a device could move its cursor past a change that commits later): one lock, held until
+    // this transaction commits, orders them. SQLite has a single writer already.
+    if db.backend == crate::db::Backend::Postgres
+        && let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await
+    {
+        let msg = e.to_string();
+        for (_, reply) in batch {
+            let _ = reply.send(Err(ApiError::Internal(anyhow::anyhow!("taking the log lock: {msg}"))));
+        }
+        return;
+    }
     let mut outcomes = Vec::with_capacity(batch.len());
     for (job, reply) in batch {
         let outcome = match sqlx::Connection::begin(&mut *tx).await {
