@@ -93,18 +93,12 @@ impl Client {
         path: &str,
         body: &T,
     ) -> Result<R, ClientError> {
-        let resp = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
-            .body(serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?)
-            .send()
-            .await?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        if !status.is_success() {
-            return Err(server_error(status.as_u16(), &bytes));
-        }
+            .body(serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?);
+        let bytes = send(request).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
@@ -126,19 +120,13 @@ impl Client {
     /// One sync round trip with an already-encoded body (tests use this to resend exact bytes).
     pub async fn sync_raw(&self, token: &str, body: Vec<u8>) -> Result<(SyncResponse, WireStats), ClientError> {
         let request_bytes = body.len();
-        let resp = self
+        let request = self
             .http
             .post(format!("{}/api/v1/sync", self.base))
             .bearer_auth(token)
             .header("content-type", wire::CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        if !status.is_success() {
-            return Err(server_error(status.as_u16(), &bytes));
-        }
+            .body(body);
+        let bytes = send(request).await?;
         let response = wire::decode(&bytes, MAX_RESPONSE_BYTES).map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok((response, WireStats { request_bytes, response_bytes: bytes.len() }))
     }
@@ -164,6 +152,17 @@ impl Client {
             }
         }
     }
+}
+
+/// Sends a request and returns the body of a successful answer, or the server's error.
+async fn send(request: reqwest::RequestBuilder) -> Result<bytes::Bytes, ClientError> {
+    let resp = request.send().await?;
+    let status = resp.status();
+    let bytes = resp.bytes().await?;
+    if !status.is_success() {
+        return Err(server_error(status.as_u16(), &bytes));
+    }
+    Ok(bytes)
 }
 
 fn server_error(status: u16, body: &[u8]) -> ClientError {
