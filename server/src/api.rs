@@ -5,11 +5,11 @@
 
 use crate::admin::{self, audit};
 use crate::auth::{AuthDevice, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, body_rejection};
 use crate::login::require;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use sotay_sync_core::schema::{Coded, RecordKind};
@@ -126,6 +126,112 @@ pub async fn get_record(
         Access::Visible => {}
     }
     Ok(Json(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+/// Body of `POST /api/v1/records/{id}/return`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReturnRequest {
+    /// Why the record goes back to its author (required).
+    pub comment: String,
+}
+
+/// Body of `POST /api/v1/records/{id}/case-status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CaseStatusRequest {
+    /// The new status code: `referred`, `receiving_support` or `closed`.
+    pub case_status: String,
+}
+
+/// An edit the server makes for a person in the web app: the record is loaded, changed as this
+/// session's device (its own Automerge actor, the user as author) and the change goes through the
+/// same ingest as a phone's push, so it is checked, logged and synced like any other.
+async fn server_edit(
+    state: &AppState,
+    auth: &AuthDevice,
+    id: RecordId,
+    audit_action: Option<&str>,
+    action: impl FnOnce(&mut sotay_sync_core::Record, i64) -> Result<Vec<u8>, sotay_sync_core::RecordError>,
+) -> Result<Json<RecordView>, ApiError> {
+    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, doc FROM records WHERE id = $1")
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&state.db.read)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
+    if matches!(
+        access(auth, &row.get::<Vec<u8>, _>(0), &row.get::<Vec<u8>, _>(1), kind, &row.get::<Vec<u8>, _>(3)),
+        Access::Hidden
+    ) {
+        return Err(ApiError::NotFound);
+    }
+    let editor = sotay_sync_core::Editor { device: auth.device, user: auth.user };
+    let mut record = sotay_sync_core::Record::load(&row.get::<Vec<u8>, _>(4), Some(editor))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let change = action(&mut record, crate::now_ms()).map_err(|e| match e {
+        sotay_sync_core::RecordError::Transition { .. } | sotay_sync_core::RecordError::Deleted => {
+            ApiError::Conflict(e.to_string())
+        }
+        e => ApiError::Unprocessable(e.to_string()),
+    })?;
+    let push = [sotay_sync_core::wire::RecordChanges {
+        record: id.as_bytes().to_vec(),
+        changes: vec![sotay_sync_core::wire::ChangeBytes(change)],
+    }];
+    if let Some(refused) = crate::sync::ingest(state, auth, &push, crate::sync::Channel::Api).await?.pop() {
+        return Err(ApiError::Forbidden(refused.message));
+    }
+    if let Some(action) = audit_action {
+        let mut tx = state.db.write.begin().await?;
+        audit(&mut tx, Some(auth.user), Some(auth.device), action, Some(id.as_bytes()), "").await?;
+        tx.commit().await?;
+    }
+    Ok(Json(record.view()))
+}
+
+fn path_id(id: Result<Path<RecordId>, PathRejection>) -> Result<RecordId, ApiError> {
+    id.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
+}
+
+/// `POST /api/v1/records/{id}/approve`: a reviewer approves a submitted activity.
+pub async fn approve(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    id: Result<Path<RecordId>, PathRejection>,
+) -> Result<Json<RecordView>, ApiError> {
+    require(&auth, &[Role::Reviewer])?;
+    server_edit(&state, &auth, path_id(id)?, None, |r, now| r.approve(now)).await
+}
+
+/// `POST /api/v1/records/{id}/return`: a reviewer returns a submitted activity with a comment.
+pub async fn return_record(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    id: Result<Path<RecordId>, PathRejection>,
+    body: Result<Json<ReturnRequest>, JsonRejection>,
+) -> Result<Json<RecordView>, ApiError> {
+    require(&auth, &[Role::Reviewer])?;
+    let id = path_id(id)?;
+    let Json(body) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    server_edit(&state, &auth, id, None, |r, now| r.return_to_author(&body.comment, now)).await
+}
+
+/// `POST /api/v1/records/{id}/case-status`: a GBV focal point updates a case's status (audited).
+pub async fn case_status(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    id: Result<Path<RecordId>, PathRejection>,
+    body: Result<Json<CaseStatusRequest>, JsonRejection>,
+) -> Result<Json<RecordView>, ApiError> {
+    require(&auth, &[Role::GbvFocalPoint])?;
+    let id = path_id(id)?;
+    let Json(body) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let status = sotay_sync_core::schema::CaseStatus::from_code(&body.case_status)
+        .ok_or_else(|| ApiError::Unprocessable("case_status: expected referred, receiving_support or closed".into()))?;
+    server_edit(&state, &auth, id, Some("gbv.update"), |r, now| {
+        r.edit(&[sotay_sync_core::Edit::CaseStatus(status)], now)?
+            .ok_or(sotay_sync_core::RecordError::NoSuchConflict("case_status unchanged"))
+    })
+    .await
 }
 
 /// A count, or `"<5"` when it is small enough to identify someone.

@@ -227,6 +227,20 @@ impl<S: DeviceStore> Device<S> {
         self.write_local(&mut record, Some(change))
     }
 
+    /// Approves a submitted record (reviewers).
+    pub fn approve(&mut self, id: RecordId, now_ms: i64) -> DeviceResult<(), S> {
+        let mut record = self.load(id)?;
+        let change = record.approve(now_ms)?;
+        self.write_local(&mut record, Some(change))
+    }
+
+    /// Returns a submitted record to its author with a comment (reviewers).
+    pub fn return_to_author(&mut self, id: RecordId, comment: &str, now_ms: i64) -> DeviceResult<(), S> {
+        let mut record = self.load(id)?;
+        let change = record.return_to_author(comment, now_ms)?;
+        self.write_local(&mut record, Some(change))
+    }
+
     /// Soft-deletes a record.
     pub fn delete(&mut self, id: RecordId, now_ms: i64) -> DeviceResult<(), S> {
         let mut record = self.load(id)?;

@@ -50,6 +50,16 @@ async fn gbv_case_details_never_reach_the_logs() {
     let (status, body) = app.call("GET", &format!("/api/v1/records/{case}"), Some(&focal), None).await;
     assert_eq!(status, 200);
     assert!(body.contains(case_code), "the focal point does see the case");
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/records/{case}/case-status"),
+            Some(&focal),
+            Some(br#"{"case_status":"receiving_support"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    phone.sync().await;
     let reviewer = app.web_login("reviewer").await;
     assert_eq!(app.call("GET", "/api/v1/reports/gbv", Some(&reviewer), None).await.0, 200);
     // A refused push of the case from another phone is logged as an error path too.

@@ -59,6 +59,19 @@ enum Cmd {
         /// Record id (prefix).
         id: String,
     },
+    /// Approve a submitted record (reviewers).
+    Approve {
+        /// Record id (prefix).
+        id: String,
+    },
+    /// Return a submitted record to its author with a comment (reviewers).
+    Return {
+        /// Record id (prefix).
+        id: String,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+    },
     /// Soft-delete a record.
     Delete {
         /// Record id (prefix).
@@ -433,6 +446,14 @@ async fn main() -> anyhow::Result<()> {
                         }
                         r => r?,
                     }
+                }
+                Cmd::Approve { id } => {
+                    let id = find(device, &id)?;
+                    device.approve(id, now_ms())?;
+                }
+                Cmd::Return { id, comment } => {
+                    let id = find(device, &id)?;
+                    device.return_to_author(id, &comment, now_ms())?;
                 }
                 Cmd::Delete { id } => {
                     let id = find(device, &id)?;

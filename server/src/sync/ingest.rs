@@ -51,10 +51,11 @@ pub(super) struct Prepared {
 /// A record the device may not write, or whose changes are not valid, is refused on its own: it
 /// is listed in the answer, nothing of it is stored, and the rest of the push goes ahead (so one
 /// bad entry cannot stop a phone from ever syncing again). A malformed body refuses the whole push.
-pub(super) async fn ingest(
+pub(crate) async fn ingest(
     state: &AppState,
     auth: &AuthDevice,
     push: &[RecordChanges],
+    channel: Channel,
 ) -> Result<Vec<Rejection>, ApiError> {
     // Decode and check attribution before touching the database.
     let mut batches = Vec::with_capacity(push.len());
@@ -97,7 +98,7 @@ pub(super) async fn ingest(
         batches
             .into_iter()
             .map(|(id, incoming)| {
-                prepare(&auth_copy, id, incoming, stored.remove(&id), pending.remove(&id).unwrap_or_default())
+                prepare(&auth_copy, channel, id, incoming, stored.remove(&id), pending.remove(&id).unwrap_or_default())
                     .map_err(|e| rejection(id, e))
             })
             .collect::<Vec<Result<Prepared, Result<Rejection, ApiError>>>>()
@@ -116,7 +117,7 @@ pub(super) async fn ingest(
     }
 
     // 3. Write, through the group-commit writer; acknowledged only once committed.
-    rejected.extend(state.writer.submit(WriteJob { auth: *auth, ids, prepared: ready }).await?);
+    rejected.extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready }).await?);
     Ok(rejected)
 }
 
@@ -134,7 +135,7 @@ fn rejection(id: RecordId, e: ApiError) -> Result<Rejection, ApiError> {
 /// is still the version it was merged from (optimistic concurrency; a record changed meanwhile is
 /// merged again here), then writes pending changes, the log and the records.
 pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
-    let WriteJob { auth, ids, prepared } = job;
+    let WriteJob { auth, channel, ids, prepared } = job;
     let mut rejected = Vec::new();
     let now = crate::now_ms();
     let versions = read_versions(tx, &ids).await?;
@@ -148,7 +149,7 @@ pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
             let s = read_stored(&mut **tx, &one).await?.remove(&p.id);
             let q = read_pending(&mut **tx, &one).await?.remove(&p.id).unwrap_or_default();
             let id = p.id;
-            match prepare(&auth, id, p.incoming, s, q) {
+            match prepare(&auth, channel, id, p.incoming, s, q) {
                 Ok(p) => p,
                 Err(e) => {
                     rejected.push(rejection(id, e)?);
@@ -239,6 +240,7 @@ async fn read_versions(
 /// Merges a push into a record and projects it. CPU only: no database, no await.
 fn prepare(
     auth: &AuthDevice,
+    channel: Channel,
     id: RecordId,
     incoming: Vec<Incoming>,
     stored: Option<Stored>,
@@ -249,7 +251,7 @@ fn prepare(
     let based_on = stored.as_ref().map(|s| s.version);
     let (mut record, new_changes, scope) = match stored {
         Some(stored) => {
-            if !stored.scope.writable_by(auth) {
+            if !stored.scope.writable_by(auth, channel) {
                 return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
             }
             let mut record = Record::load(&stored.doc, None).map_err(|e| ApiError::Internal(e.into()))?;
@@ -276,7 +278,7 @@ fn prepare(
                     .device
                     .ok_or_else(|| ApiError::Unprocessable(format!("record {id}: the creating device is unknown")))?,
             };
-            if scope.owner_device != auth.device || !scope.writable_by(auth) {
+            if scope.owner_device != auth.device || !scope.writable_by(auth, channel) {
                 return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
             }
             // The common case, a record created in one change: that change is the whole log entry.
@@ -455,6 +457,15 @@ fn corrupt() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("a stored record row is corrupt"))
 }
 
+/// How a push arrives: from a phone's sync, or made by the server for a person in the web app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// `POST /api/v1/sync`.
+    Sync,
+    /// A review action or case update made through the API.
+    Api,
+}
+
 /// Where a record lives and who owns it, fixed at creation.
 #[derive(Clone, Copy)]
 struct Scope {
@@ -466,7 +477,7 @@ struct Scope {
 
 impl Scope {
     /// Whether this device may change the record (SPEC §5 roles).
-    fn writable_by(&self, auth: &AuthDevice) -> bool {
+    fn writable_by(&self, auth: &AuthDevice, channel: Channel) -> bool {
         if self.commune != auth.commune {
             return false;
         }
@@ -478,8 +489,10 @@ impl Scope {
             (Role::Reviewer, RecordKind::Activity) => true,
             (Role::Reviewer, RecordKind::GbvReferral) => false,
             // GBV details never reach a phone other than the one that created the case (SPEC §9):
-            // focal points work on cases in the web app, where every view is audited.
-            (Role::GbvFocalPoint, _) => false,
+            // focal points work on cases in the web app, where every view is audited, and update
+            // their status from there.
+            (Role::GbvFocalPoint, RecordKind::GbvReferral) => channel == Channel::Api,
+            (Role::GbvFocalPoint, RecordKind::Activity) => false,
             (Role::Admin, _) => false,
         }
     }

@@ -19,6 +19,7 @@
 mod ingest;
 mod writer;
 
+pub(crate) use ingest::{Channel, ingest};
 pub use writer::Writer;
 
 use crate::auth::{AuthDevice, Role};
@@ -65,7 +66,7 @@ pub async fn sync(
     let (acked_through, rejected) = if request.push.is_empty() {
         (0, Vec::new())
     } else {
-        (request.outbox_through, ingest::ingest(&state, &auth, &request.push).await?)
+        (request.outbox_through, ingest(&state, &auth, &request.push, Channel::Sync).await?)
     };
     let mut response =
         if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };

@@ -20,6 +20,7 @@ const MAX_BATCH: usize = 128;
 /// One push to write.
 pub(super) struct WriteJob {
     pub(super) auth: AuthDevice,
+    pub(super) channel: super::ingest::Channel,
     pub(super) ids: Vec<sotay_sync_core::RecordId>,
     pub(super) prepared: Vec<Prepared>,
 }

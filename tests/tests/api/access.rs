@@ -4,7 +4,7 @@
 use base64::Engine;
 use sotay_server::routes::route_table;
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::wire;
+use sotay_sync_core::{Edit, wire};
 use sotay_tests::*;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -27,7 +27,11 @@ async fn every_route_against_every_role() {
     let mut lan = app.device("lan").await;
     let minh = app.device("minh").await;
     let activity = lan.add_activity(10, 5);
-    lan.device.create(RecordKind::GbvReferral, &gbv_edits("TY-0007"), NOW_MS).unwrap();
+    let case = lan.device.create(RecordKind::GbvReferral, &gbv_edits("TY-0007"), NOW_MS).unwrap();
+    let (to_approve, to_return) = (lan.add_activity(1, 1), lan.add_activity(2, 2));
+    let today = sotay_sync_core::Date::new(2026, 11, 29).unwrap();
+    lan.device.submit(to_approve, today, NOW_MS).unwrap();
+    lan.device.submit(to_return, today, NOW_MS).unwrap();
     lan.sync().await;
     let revoked = app.device("lan").await;
     sotay_server::admin::revoke_device(&app.state.db, revoked.device.identity().device).await.unwrap();
@@ -59,6 +63,9 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/me"), [401, 200, 200, 200, 200, 200, 403, 401]),
         (("GET", "/api/v1/records"), [401, 200, 200, 200, 200, 403, 403, 401]),
         (("GET", "/api/v1/records/{id}"), [401, 200, 404, 200, 200, 404, 403, 401]),
+        (("POST", "/api/v1/records/{id}/approve"), [401, 403, 403, 200, 403, 403, 403, 401]),
+        (("POST", "/api/v1/records/{id}/return"), [401, 403, 403, 200, 403, 403, 403, 401]),
+        (("POST", "/api/v1/records/{id}/case-status"), [401, 403, 403, 403, 200, 403, 403, 401]),
         (("GET", "/api/v1/reports/gbv"), [401, 403, 403, 200, 200, 403, 403, 401]),
         (("GET", "/api/v1/admin/users/{username}/devices"), [401, 403, 403, 403, 403, 200, 403, 401]),
         (("POST", "/api/v1/admin/devices/{id}/revoke"), [401, 403, 403, 403, 403, 200, 403, 401]),
@@ -83,6 +90,15 @@ async fn every_route_against_every_role() {
                 ),
                 "/api/v1/sync" => (path.into(), Some(noop_sync.clone())),
                 "/api/v1/records/{id}" => (format!("/api/v1/records/{activity}"), None),
+                "/api/v1/records/{id}/approve" => (format!("/api/v1/records/{to_approve}/approve"), Some(Vec::new())),
+                "/api/v1/records/{id}/return" => (
+                    format!("/api/v1/records/{to_return}/return"),
+                    Some(r#"{"comment":"Thiếu số liệu"}"#.as_bytes().to_vec()),
+                ),
+                "/api/v1/records/{id}/case-status" => (
+                    format!("/api/v1/records/{case}/case-status"),
+                    Some(format!(r#"{{"case_status":"{}"}}"#, ["receiving_support", "closed"][i % 2]).into_bytes()),
+                ),
                 "/api/v1/admin/users/{username}/devices" => ("/api/v1/admin/users/lan/devices".into(), None),
                 "/api/v1/admin/devices/{id}/revoke" => {
                     let victim = app.device("hoa").await.device.identity().device;
@@ -314,4 +330,66 @@ async fn a_sync_payload_over_the_byte_limit_gets_413_and_stores_nothing() {
     let (status, text) = app.call("POST", "/api/v1/sync", Some(&lan.token), Some(body)).await;
     assert_eq!(status, 413, "{text}");
     assert_eq!(app.record_count().await, 0);
+}
+
+#[tokio::test]
+async fn reviewers_approve_and_return_and_focal_points_update_cases_through_the_api() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut lan = app.device("lan").await;
+    let mut hoa = app.device("hoa").await;
+    let today = sotay_sync_core::Date::new(2026, 11, 29).unwrap();
+    let id = lan.add_activity(20, 10);
+    let draft = lan.add_activity(3, 3);
+    lan.device.submit(id, today, NOW_MS).unwrap();
+    let case = lan.device.create(RecordKind::GbvReferral, &gbv_edits("TY-0099"), NOW_MS).unwrap();
+    lan.sync().await;
+    let reviewer = app.web_login("reviewer").await;
+    let focal = app.web_login("focal").await;
+
+    // Refused transitions and bodies.
+    assert_eq!(app.call("POST", &format!("/api/v1/records/{draft}/approve"), Some(&reviewer), None).await.0, 409);
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/records/{id}/return"), Some(&reviewer), Some(br#"{"comment":" "}"#.to_vec()))
+        .await;
+    assert_eq!(status, 422, "a return needs a comment");
+    assert_eq!(app.call("POST", &format!("/api/v1/records/{case}/approve"), Some(&reviewer), None).await.0, 404);
+
+    // Approval reaches the phones; an edit on a phone after it reopens the record.
+    let (status, body) = app.call("POST", &format!("/api/v1/records/{id}/approve"), Some(&reviewer), None).await;
+    assert_eq!(status, 200, "{body}");
+    lan.sync().await;
+    hoa.sync().await;
+    assert_eq!(hoa.device.view(id).unwrap().review_state, sotay_sync_core::ReviewState::Approved);
+    lan.device.edit(id, &[Edit::AttendanceFemale(21)], NOW_MS + 5).unwrap();
+    lan.sync().await;
+    let view = app.server_record(id).await.unwrap().view();
+    assert_eq!(view.review_state, sotay_sync_core::ReviewState::Submitted);
+    assert!(view.changed_after_approval);
+
+    // A focal point updates a case: audited, and it reaches the creating phone only.
+    let before = app.audit_count("gbv.update").await;
+    let (status, body) = app
+        .call(
+            "POST",
+            &format!("/api/v1/records/{case}/case-status"),
+            Some(&focal),
+            Some(br#"{"case_status":"closed"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.audit_count("gbv.update").await, before + 1);
+    lan.sync().await;
+    assert_eq!(lan.device.view(case).unwrap().case_status, Some(sotay_sync_core::schema::CaseStatus::Closed));
+    hoa.sync().await;
+    assert!(hoa.device.view(case).is_err(), "the case stays off other phones");
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/records/{case}/case-status"),
+            Some(&focal),
+            Some(br#"{"case_status":"gone"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 422);
 }
