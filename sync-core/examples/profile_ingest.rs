@@ -1,4 +1,6 @@
 //! Times the parts of ingesting one new record: parse, apply, project, save (for docs/benchmarks.md).
+//! `cargo run --release -p sotay-sync-core --example profile_ingest [-- --no-notes]`: with
+//! `--no-notes` the sample records carry no notes, which shows what Automerge's text costs.
 use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::*;
 use std::time::Instant;
@@ -7,6 +9,7 @@ use uuid::Uuid;
 fn main() {
     let editor = Editor { device: DeviceId(Uuid::from_u128(1)), user: UserId(Uuid::from_u128(2)) };
     let n = 2000u32;
+    let no_notes = std::env::args().any(|a| a == "--no-notes");
     let changes: Vec<Vec<u8>> = (0..n)
         .map(|i| {
             Record::create(
@@ -17,7 +20,7 @@ fn main() {
                 editor,
                 &sample::activity(i, 2026)
                     .into_iter()
-                    .filter(|e| std::env::var("NO_NOTES").is_err() || !matches!(e, Edit::Notes(_)))
+                    .filter(|e| !(no_notes && matches!(e, Edit::Notes(_))))
                     .collect::<Vec<_>>(),
                 0,
             )

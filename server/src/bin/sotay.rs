@@ -262,6 +262,12 @@ fn summary(v: &RecordView, lang: Lang) -> String {
     format!("{}  {}  ({})", &v.id.to_string()[..13], what, flags.join(", "))
 }
 
+/// A device-clock time as `YYYY-MM-DD HH:MM UTC` (advisory: phones' clocks can be wrong).
+fn device_time(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!("{} {:02}:{:02} UTC", Date::from_unix_ms(ms), minutes / 60, minutes % 60)
+}
+
 fn print_conflicts(v: &RecordView, lang: Lang) {
     for c in &v.conflicts {
         println!("{}  {} ({}):", &v.id.to_string()[..13], c.field.label(lang), c.field.code());
@@ -272,7 +278,7 @@ fn print_conflicts(v: &RecordView, lang: Lang) {
                 i + 1,
                 value.value,
                 who,
-                value.by.at_ms,
+                device_time(value.by.at_ms),
                 if value.shown { "  ← shown" } else { "" }
             );
         }
