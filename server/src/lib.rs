@@ -14,6 +14,8 @@ pub mod db;
 pub mod device_file;
 pub mod error;
 pub mod login;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod sync;
@@ -32,7 +34,8 @@ pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::
     let db = db::Db::open(database_url).await?;
     let keys = auth::Keys::load_or_create(&db).await?;
     let writer = sync::Writer::start(db.clone());
-    Ok(state::AppState { db, keys: Arc::new(keys), limits: Arc::new(limits), writer })
+    let metrics = Arc::new(metrics::Metrics::default());
+    Ok(state::AppState { db, keys: Arc::new(keys), limits: Arc::new(limits), writer, metrics })
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

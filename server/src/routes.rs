@@ -20,6 +20,8 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
     vec![
         ("GET", "/healthz", get(healthz)),
         ("GET", "/readyz", get(readyz)),
+        ("GET", "/metrics", get(metrics)),
+        ("GET", "/openapi.json", get(openapi)),
         ("POST", "/api/v1/enrol", post(enrol)),
         ("POST", "/api/v1/token", post(token)),
         ("POST", "/api/v1/login", post(crate::login::login)),
@@ -40,12 +42,14 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
 /// Builds the application.
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_body_bytes;
+    let counters = state.metrics.clone();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     route_table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(counters, crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             // Path only: query strings could carry identifiers.
@@ -54,6 +58,15 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(crate::openapi::document).clone())
 }
 
 async fn healthz() -> &'static str {

@@ -17,4 +17,6 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The group-commit writer of sync pushes.
     pub writer: crate::sync::Writer,
+    /// Counters for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

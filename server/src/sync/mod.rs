@@ -72,13 +72,19 @@ pub async fn sync(
         if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };
     response.acked_through = acked_through;
     let rejected_records = rejected.len();
+    let sent_changes: usize = response.changes.iter().map(|c| c.changes.len()).sum();
+    let m = &state.metrics;
+    crate::metrics::Metrics::add(&m.changes_received, pushed_changes);
+    crate::metrics::Metrics::add(&m.changes_sent, sent_changes);
+    crate::metrics::Metrics::add(&m.snapshots_sent, response.snapshots.len());
+    crate::metrics::Metrics::add(&m.records_refused, rejected_records);
     response.rejected = rejected;
     tracing::info!(
         device = %auth.device,
         pushed_records,
         pushed_changes,
         rejected_records,
-        sent_changes = response.changes.iter().map(|c| c.changes.len()).sum::<usize>(),
+        sent_changes,
         sent_snapshots = response.snapshots.len(),
         cursor = response.cursor,
         more = response.more,
