@@ -195,6 +195,18 @@ pub struct AuthDevice {
     pub commune: CommuneId,
     /// The user's village, if the role has one.
     pub village: Option<VillageId>,
+    /// The device was last provisioned for another scope (the user was moved): it must reset.
+    pub scope_changed: bool,
+    /// No scope is recorded for the device yet (enrolled before scopes were recorded).
+    pub scope_unrecorded: bool,
+}
+
+impl AuthDevice {
+    /// The scope the user has now, as stored with a device when it is provisioned.
+    pub fn scope_key(&self) -> String {
+        let village = self.village.map(|v| v.to_string()).unwrap_or_default();
+        format!("{}|{}|{village}", self.role.code(), self.commune)
+    }
 }
 
 impl FromRequestParts<AppState> for AuthDevice {
@@ -212,7 +224,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             .ok_or(ApiError::Unauthorized)?;
         let (user, device) = state.keys.verify(token.trim())?;
         let row = sqlx::query(
-            "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at
+            "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at, d.scope
              FROM devices d JOIN users u ON u.id = d.user_id
              WHERE d.id = $1 AND d.user_id = $2",
         )
@@ -230,7 +242,12 @@ impl FromRequestParts<AppState> for AuthDevice {
         let role = Role::from_code(&row.get::<String, _>(1)).ok_or(ApiError::Unauthorized)?;
         let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(2)).ok_or(ApiError::Unauthorized)?;
         let village = row.get::<Option<Vec<u8>>, _>(3).and_then(|v| VillageId::from_slice(&v));
-        Ok(AuthDevice { device, user, role, commune, village })
+        let mut auth =
+            AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
+        let stored: Option<String> = row.get(5);
+        auth.scope_changed = stored.as_ref().is_some_and(|s| *s != auth.scope_key());
+        auth.scope_unrecorded = stored.is_none();
+        Ok(auth)
     }
 }
 

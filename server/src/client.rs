@@ -63,6 +63,8 @@ pub struct SyncReport {
     pub records_received: usize,
     /// Local changes the server refused (kept aside on the device).
     pub rejected: usize,
+    /// The device was reset because its user's village or role changed.
+    pub reset: bool,
 }
 
 /// A client of one server.
@@ -112,6 +114,12 @@ impl Client {
         self.post_json("/api/v1/token", &TokenRequest { device_id, device_secret: secret.into() }).await
     }
 
+    /// `GET /api/v1/me`: the token's device and its user's current scope.
+    pub async fn me(&self, token: &str) -> Result<crate::routes::MeResponse, ClientError> {
+        let bytes = send(self.http.get(format!("{}/api/v1/me", self.base)).bearer_auth(token)).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
     /// One sync round trip with a prepared request.
     pub async fn sync_once(&self, token: &str, req: &SyncRequest) -> Result<(SyncResponse, WireStats), ClientError> {
         self.sync_raw(token, wire::encode(req)).await
@@ -145,6 +153,16 @@ impl Client {
             report.acked += progress.acked;
             report.records_received += progress.records_received;
             report.rejected += progress.rejected;
+            if progress.reset {
+                // Moved to another village or role: take the new scope, then provision.
+                let me = self.me(token).await?;
+                let mut identity = device.identity();
+                identity.commune = me.commune_id;
+                identity.village = me.village_id.unwrap_or(sotay_sync_core::VillageId(uuid::Uuid::nil()));
+                device.set_identity(identity);
+                report.reset = true;
+                continue;
+            }
             let pending = device.pending()?;
             let pushing_more = pending > 0 && pending < pending_before;
             if !progress.more && !pushing_more {

@@ -94,6 +94,9 @@ pub struct StoreBatch {
     pub outbox_reject: Vec<(RecordId, String, String)>,
     /// Remove outbox entries with a sequence number up to and including this one.
     pub outbox_ack_through: Option<u64>,
+    /// The device's scope changed: after the acknowledgement, drop every record, set the remaining
+    /// outbox entries aside as refused (`scope_changed`) and start from an empty sync position.
+    pub reset: bool,
     /// The new sync position.
     pub sync_state: Option<SyncState>,
 }
@@ -160,6 +163,9 @@ pub struct SyncProgress {
     pub rejected: usize,
     /// Whether to sync again straight away (a page of a backlog, or provisioning).
     pub more: bool,
+    /// The server said this device's scope changed: everything local was reset; refresh the
+    /// identity (village) and sync again to be provisioned.
+    pub reset: bool,
 }
 
 /// A device: its identity and its store, with the operations a phone app needs.
@@ -180,6 +186,11 @@ impl<S: DeviceStore> Device<S> {
     /// Who this device is.
     pub fn identity(&self) -> DeviceIdentity {
         self.identity
+    }
+
+    /// Takes a new scope (after the server reset this device because its user was moved).
+    pub fn set_identity(&mut self, identity: DeviceIdentity) {
+        self.identity = identity;
     }
 
     /// The store.
@@ -358,7 +369,11 @@ impl<S: DeviceStore> Device<S> {
                 response.rejected.iter().map(|r| r.record.clone()).collect();
             request.push.iter().filter(|p| refused.contains(&p.record)).map(|p| p.changes.len()).sum()
         };
+        if response.reset {
+            touched.clear();
+        }
         let batch = StoreBatch {
+            reset: response.reset,
             records: touched
                 .into_iter()
                 .map(|(id, mut r)| StoredRecord { id, doc: r.save(), view: r.view() })
@@ -366,10 +381,14 @@ impl<S: DeviceStore> Device<S> {
             outbox_append: Vec::new(),
             outbox_reject,
             outbox_ack_through: (response.acked_through > 0).then_some(response.acked_through),
-            sync_state: Some(SyncState {
-                cursor: response.cursor,
-                provisioned: response.snapshot.is_none(),
-                snapshot: response.snapshot,
+            sync_state: Some(if response.reset {
+                SyncState::default()
+            } else {
+                SyncState {
+                    cursor: response.cursor,
+                    provisioned: response.snapshot.is_none(),
+                    snapshot: response.snapshot,
+                }
             }),
         };
         self.store.commit(batch).map_err(DeviceError::Store)?;
@@ -377,7 +396,14 @@ impl<S: DeviceStore> Device<S> {
         let pushed: usize = request.push.iter().map(|p| p.changes.len()).sum();
         let acked =
             if response.acked_through > 0 && response.acked_through == request.outbox_through { pushed } else { 0 };
-        Ok(SyncProgress { acked, records_received, changes_received, rejected, more: response.more })
+        Ok(SyncProgress {
+            acked,
+            records_received,
+            changes_received,
+            rejected,
+            more: response.more || response.reset,
+            reset: response.reset,
+        })
     }
 
     fn take(&self, touched: &mut BTreeMap<RecordId, Record>, id: RecordId) -> DeviceResult<Option<Record>, S> {
@@ -486,6 +512,15 @@ impl DeviceStore for MemoryStore {
                 }));
             }
             self.outbox.retain(|e| e.seq > through);
+        }
+        if batch.reset {
+            self.records.clear();
+            let unsent = std::mem::take(&mut self.outbox);
+            self.rejected.extend(unsent.into_iter().map(|entry| RejectedChange {
+                entry,
+                code: "scope_changed".into(),
+                message: "this phone's village or role changed before the change was sent".into(),
+            }));
         }
         if let Some(state) = batch.sync_state {
             self.state = state;

@@ -132,6 +132,11 @@ pub struct SyncResponse {
     /// More is waiting: sync again straight away.
     #[serde(rename = "m", default)]
     pub more: bool,
+    /// The device's scope changed (its user was moved to another village or role): drop every
+    /// local record and the sync position, set aside what is still unsent, and provision again
+    /// (`fresh`). The push in this request was handled as usual before.
+    #[serde(rename = "z", default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// Why a body could not be decoded.

@@ -404,6 +404,12 @@ async fn main() -> anyhow::Result<()> {
             };
             match client.sync(&mut local.device, &token.access_token).await {
                 Ok(r) => {
+                    if r.reset {
+                        // The user was moved: keep the new scope for next time.
+                        local.cred.identity = local.device.identity();
+                        device_file::save_credential(&cli.dir, &local.cred)?;
+                        println!("this account now belongs to another village or role: the phone started over there");
+                    }
                     println!(
                         "synced: {} sent, {} records received, {} round trip(s), {} B up, {} B down",
                         r.acked, r.records_received, r.round_trips, r.wire.request_bytes, r.wire.response_bytes

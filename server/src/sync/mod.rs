@@ -68,8 +68,21 @@ pub async fn sync(
     } else {
         (request.outbox_through, ingest(&state, &auth, &request.push, Channel::Sync).await?)
     };
-    let mut response =
-        if provision { provision_page(&state, &auth, &request).await? } else { pull(&state, &auth, &request).await? };
+    let mut response = if auth.scope_changed && !request.fresh && request.snapshot.is_none() {
+        // Moved to another village or role: nothing of the old scope is sent; the device resets
+        // and comes back fresh.
+        SyncResponse { cursor: request.cursor, reset: true, ..SyncResponse::default() }
+    } else if provision {
+        if request.snapshot.is_none() || auth.scope_unrecorded {
+            remember_scope(&state, &auth).await?;
+        }
+        provision_page(&state, &auth, &request).await?
+    } else {
+        if auth.scope_unrecorded {
+            remember_scope(&state, &auth).await?;
+        }
+        pull(&state, &auth, &request).await?
+    };
     response.acked_through = acked_through;
     let rejected_records = rejected.len();
     let sent_changes: usize = response.changes.iter().map(|c| c.changes.len()).sum();
@@ -88,9 +101,20 @@ pub async fn sync(
         sent_snapshots = response.snapshots.len(),
         cursor = response.cursor,
         more = response.more,
+        reset = response.reset,
         "sync"
     );
     Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
+}
+
+/// Records the scope a device is being provisioned for.
+async fn remember_scope(state: &AppState, auth: &AuthDevice) -> Result<(), ApiError> {
+    sqlx::query("UPDATE devices SET scope = $1 WHERE id = $2")
+        .bind(auth.scope_key())
+        .bind(auth.device.as_bytes().as_slice())
+        .execute(&state.db.write)
+        .await?;
+    Ok(())
 }
 
 /// What the device has not seen: the log in its scope after its cursor, minus its own changes.

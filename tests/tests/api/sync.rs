@@ -389,14 +389,17 @@ async fn concurrent_pushes_to_the_same_records_keep_every_change() {
 }
 
 #[tokio::test]
-async fn a_refused_change_is_kept_aside_and_the_phone_keeps_syncing() {
+async fn a_phone_moved_to_another_village_keeps_its_refused_changes_aside_and_starts_over_there() {
     let app = spawn_app().await;
     let c = app.commune().await;
     let mut lan = app.device("lan").await;
     let mut hoa = app.device("hoa").await;
+    let mut minh = app.device("minh").await;
     let id = lan.add_activity(10, 10);
+    let in_b = minh.add_activity(7, 7);
     lan.sync().await;
     hoa.sync().await;
+    minh.sync().await;
     // The office moves Lan to village B; her phone still holds an edit to a village-A record and
     // a new record made in village A while offline.
     let user = sotay_server::admin::user_by_name(&app.state.db, "lan").await.unwrap();
@@ -407,14 +410,23 @@ async fn a_refused_change_is_kept_aside_and_the_phone_keeps_syncing() {
     lan.add_activity(3, 3);
     let report = lan.sync().await;
     assert_eq!(report.rejected, 2, "{report:?}");
+    assert!(report.reset, "the phone was told its scope changed");
     assert_eq!(lan.device.pending().unwrap(), 0, "nothing is resent forever");
     let refused = lan.device.rejected().unwrap();
-    assert_eq!(refused.len(), 2);
+    assert_eq!(refused.len(), 2, "kept aside on the phone, not lost");
     assert!(refused.iter().all(|r| r.code == "forbidden" && r.message.contains("scope")));
-    assert_eq!(app.record_count().await, 1);
-    // Sync still works both ways for everything else.
+    assert_eq!(app.server_record(id).await.unwrap().view().attendance_male, Some(10), "the refused edit is not stored");
+    // Provisioned again for village B: village A's records are gone from the phone, B's are there.
+    assert_eq!(lan.device.identity().village, c.village_b);
+    let views = lan.views();
+    assert_eq!(views.iter().map(|v| v.id).collect::<Vec<_>>(), vec![in_b]);
+    // And it works there, both ways.
+    let new_b = lan.add_activity(5, 5);
+    assert_eq!(lan.sync().await.acked, 1);
+    minh.sync().await;
+    assert!(minh.device.view(new_b).is_ok());
     hoa.device.edit(id, &[Edit::AttendanceFemale(12)], NOW_MS + 2).unwrap();
     hoa.sync().await;
     assert_eq!(lan.sync().await.round_trips, 1);
-    assert_eq!(app.server_record(id).await.unwrap().view().attendance_male, Some(10), "the refused edit is not stored");
+    assert!(lan.device.view(id).is_err(), "village A's edits do not reach a village-B phone");
 }
