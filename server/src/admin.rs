@@ -32,6 +32,38 @@ pub async fn audit(
     Ok(())
 }
 
+/// Phone or web session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A phone (or a `sotay` directory), enrolled with a code.
+    Phone,
+    /// A web session, opened by a password login.
+    Web,
+}
+
+/// Registers a device inside a transaction; only a hash of its secret is kept.
+pub async fn insert_device(
+    tx: &mut Transaction<'_, Any>,
+    auth: &crate::auth::AuthDevice,
+    name: &str,
+    secret: &str,
+    kind: DeviceKind,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at, scope, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(auth.device.as_bytes().as_slice())
+    .bind(auth.user.as_bytes().as_slice())
+    .bind(name)
+    .bind(crate::auth::hash_secret(secret))
+    .bind(crate::now_ms())
+    .bind(auth.scope_key())
+    .bind(if kind == DeviceKind::Web { "web" } else { "phone" })
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Creates a commune.
 pub async fn create_commune(db: &Db, name: &str) -> anyhow::Result<CommuneId> {
     let id = CommuneId(Uuid::now_v7());

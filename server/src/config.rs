@@ -14,6 +14,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "SOTAY_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Seed an empty database with a demo commune (villages, users, a year of records).
+    #[arg(long, env = "SOTAY_DEMO")]
+    pub demo: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SOTAY_LOG_JSON")]
     pub log_json: bool,

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod device_file;
 pub mod error;
 pub mod login;

@@ -15,7 +15,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::{DeviceId, UserId};
+use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
 use std::net::SocketAddr;
 
@@ -97,10 +97,12 @@ pub async fn login(
     let user_key = format!("user:{}", req.username.trim().to_lowercase());
     let addr_key = format!("addr:{}", addr.ip());
     let wait = throttled(&state, &user_key, now).await?.max(throttled(&state, &addr_key, now).await?);
-    let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
-        .bind(req.username.trim())
-        .fetch_optional(&state.db.read)
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, password_hash, disabled_at, role, commune_id, village_id FROM users WHERE username = $1",
+    )
+    .bind(req.username.trim())
+    .fetch_optional(&state.db.read)
+    .await?;
     let user = row.as_ref().and_then(|r| UserId::from_slice(&r.get::<Vec<u8>, _>(0)));
     if let Some(secs) = wait {
         let mut tx = state.db.write.begin().await?;
@@ -136,17 +138,16 @@ pub async fn login(
         return Err(ApiError::Unauthorized);
     };
     sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(&user_key).execute(&mut *tx).await?;
+    let row = row.ok_or(ApiError::Unauthorized)?;
+    let role = Role::from_code(&row.get::<String, _>(3)).ok_or(ApiError::Unauthorized)?;
+    let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or(ApiError::Unauthorized)?;
+    let village = row.get::<Option<Vec<u8>>, _>(5).and_then(|v| VillageId::from_slice(&v));
     let device = DeviceId(uuid::Uuid::new_v4());
-    sqlx::query(
-        "INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at, kind) VALUES ($1, $2, $3, $4, $5, 'web')",
-    )
-    .bind(device.as_bytes().as_slice())
-    .bind(user.as_bytes().as_slice())
-    .bind(format!("web session from {}", addr.ip()))
-    .bind(auth::hash_secret(&auth::new_device_secret()))
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let session =
+        crate::auth::AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
+    let name = format!("web session from {}", addr.ip());
+    crate::admin::insert_device(&mut tx, &session, &name, &auth::new_device_secret(), crate::admin::DeviceKind::Web)
+        .await?;
     audit(&mut tx, Some(user), Some(device), "login.success", None, &addr.ip().to_string()).await?;
     tx.commit().await?;
     let ttl = state.limits.token_ttl_secs;

@@ -142,19 +142,8 @@ async fn enrol(
         .bind(code_hash.as_slice())
         .execute(&mut *tx)
         .await?;
-    let scope =
-        AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false }.scope_key();
-    sqlx::query(
-        "INSERT INTO devices (id, user_id, name, secret_hash, enrolled_at, scope) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(device.as_bytes().as_slice())
-    .bind(user.as_bytes().as_slice())
-    .bind(name)
-    .bind(auth::hash_secret(&secret))
-    .bind(now)
-    .bind(scope)
-    .execute(&mut *tx)
-    .await?;
+    let new = AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
+    crate::admin::insert_device(&mut tx, &new, name, &secret, crate::admin::DeviceKind::Phone).await?;
     crate::admin::audit(&mut tx, Some(user), Some(device), "device.enrol", None, "").await?;
     tx.commit().await?;
     tracing::info!(device = %device, user = %user, "device enrolled");

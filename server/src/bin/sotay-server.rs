@@ -8,6 +8,22 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     sotay_server::telemetry::init(config.log_json);
     let state = sotay_server::build_state(&config.database_url, config.limits.clone()).await?;
+    if config.demo {
+        match sotay_server::demo::seed(&state, sotay_server::demo::DemoSize::default()).await? {
+            Some(summary) => {
+                // Printed for the person at the terminal, not logged.
+                println!(
+                    "Demo commune Tân Yên: {} records. Web logins (password {}):",
+                    summary.records,
+                    sotay_server::demo::DEMO_PASSWORD
+                );
+                for (login, role) in summary.logins {
+                    println!("  {login:<10} {}", role.code());
+                }
+            }
+            None => tracing::info!("--demo: the database already holds a commune; nothing seeded"),
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "Sổ Tay server listening");
     sotay_server::serve(listener, state, shutdown_signal()).await?;

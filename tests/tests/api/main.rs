@@ -3,4 +3,5 @@
 mod access;
 mod auth;
 mod budgets;
+mod demo;
 mod sync;
