@@ -217,15 +217,18 @@ pub struct DeviceInfo {
     pub enrolled_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// When it last asked for an access token.
+    pub last_seen_at: Option<i64>,
 }
 
 /// The devices of a user.
 pub async fn list_devices(db: &Db, user: UserId) -> anyhow::Result<Vec<DeviceInfo>> {
-    let rows =
-        sqlx::query("SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = $1 ORDER BY enrolled_at")
-            .bind(user.as_bytes().as_slice())
-            .fetch_all(&db.read)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, name, enrolled_at, revoked_at, last_seen_at FROM devices WHERE user_id = $1 ORDER BY enrolled_at",
+    )
+    .bind(user.as_bytes().as_slice())
+    .fetch_all(&db.read)
+    .await?;
     rows.into_iter()
         .map(|r| {
             Ok(DeviceInfo {
@@ -233,6 +236,7 @@ pub async fn list_devices(db: &Db, user: UserId) -> anyhow::Result<Vec<DeviceInf
                 name: r.get(1),
                 enrolled_at: r.get(2),
                 revoked_at: r.get(3),
+                last_seen_at: r.get(4),
             })
         })
         .collect()

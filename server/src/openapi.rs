@@ -97,7 +97,8 @@ pub fn document() -> Value {
                     "by_case_status": { "type": "object", "additionalProperties": { "$ref": "#/components/schemas/Cell" } } } },
                 "DeviceInfo": { "type": "object", "properties": {
                     "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
-                    "enrolled_at": { "type": "integer" }, "revoked_at": { "type": "integer", "nullable": true } } },
+                    "enrolled_at": { "type": "integer" }, "revoked_at": { "type": "integer", "nullable": true },
+                    "last_seen_at": { "type": "integer", "nullable": true } } },
                 "AuditEntry": { "type": "object", "properties": {
                     "at": { "type": "integer", "description": "Unix ms" }, "user": { "type": "string", "nullable": true },
                     "device": { "type": "string", "nullable": true }, "action": { "type": "string" },

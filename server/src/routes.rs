@@ -198,6 +198,13 @@ async fn token(
         return Err(ApiError::Unauthorized);
     }
     let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(|| anyhow::anyhow!("bad user id"))?;
+    // When the phone was last heard from, for admins looking for a lost one (once per token, not
+    // per sync, to keep syncs free of extra writes).
+    sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
+        .bind(crate::now_ms())
+        .bind(req.device_id.as_bytes().as_slice())
+        .execute(&state.db.write)
+        .await?;
     let ttl = state.limits.token_ttl_secs;
     let now_secs = crate::now_ms() as u64 / 1000;
     Ok(Json(TokenResponse { access_token: state.keys.issue(user, req.device_id, now_secs, ttl), expires_in: ttl }))
