@@ -114,6 +114,16 @@ impl Client {
         self.post_json("/api/v1/token", &TokenRequest { device_id, device_secret: secret.into() }).await
     }
 
+    /// Sets the device's commune and village to its user's current ones.
+    async fn refresh_identity<S: DeviceStore>(&self, device: &mut Device<S>, token: &str) -> Result<(), ClientError> {
+        let me = self.me(token).await?;
+        let mut identity = device.identity();
+        identity.commune = me.commune_id;
+        identity.village = me.village_id.unwrap_or(sotay_sync_core::VillageId(uuid::Uuid::nil()));
+        device.set_identity(identity);
+        Ok(())
+    }
+
     /// `GET /api/v1/me`: the token's device and its user's current scope.
     pub async fn me(&self, token: &str) -> Result<crate::routes::MeResponse, ClientError> {
         let bytes = send(self.http.get(format!("{}/api/v1/me", self.base)).bearer_auth(token)).await?;
@@ -143,6 +153,11 @@ impl Client {
     pub async fn sync<S: DeviceStore>(&self, device: &mut Device<S>, token: &str) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
         loop {
+            if device.needs_provisioning()? {
+                // About to be provisioned (new, or reset): take the scope the server has now, so a
+                // move that happened before, or an interrupted reset, cannot leave a stale village.
+                self.refresh_identity(device, token).await?;
+            }
             let req = device.prepare_sync(MAX_PUSH_BYTES)?;
             let pending_before = device.pending()?;
             let (resp, stats) = self.sync_once(token, &req).await?;
@@ -154,12 +169,7 @@ impl Client {
             report.records_received += progress.records_received;
             report.rejected += progress.rejected;
             if progress.reset {
-                // Moved to another village or role: take the new scope, then provision.
-                let me = self.me(token).await?;
-                let mut identity = device.identity();
-                identity.commune = me.commune_id;
-                identity.village = me.village_id.unwrap_or(sotay_sync_core::VillageId(uuid::Uuid::nil()));
-                device.set_identity(identity);
+                // Moved to another village or role: the next round takes the new scope and provisions.
                 report.reset = true;
                 continue;
             }

@@ -287,6 +287,12 @@ impl<S: DeviceStore> Device<S> {
         self.store.rejected().map_err(DeviceError::Store)
     }
 
+    /// Whether the next sync starts provisioning from scratch (a new device, or one reset).
+    pub fn needs_provisioning(&self) -> DeviceResult<bool, S> {
+        let state = self.store.sync_state().map_err(DeviceError::Store)?;
+        Ok(!state.provisioned && state.snapshot.is_none())
+    }
+
     /// Number of local changes not yet acknowledged by the server.
     pub fn pending(&self) -> DeviceResult<usize, S> {
         self.store.outbox_len().map_err(DeviceError::Store)
@@ -362,13 +368,21 @@ impl<S: DeviceStore> Device<S> {
         for r in &response.rejected {
             outbox_reject.push((r.record_id()?, r.code.clone(), r.message.clone()));
         }
-        let rejected = if outbox_reject.is_empty() {
-            0
+        // On a reset, what was never sent is set aside too: count it with the refusals.
+        let unsent = if response.reset {
+            let pushed: usize = request.push.iter().map(|p| p.changes.len()).sum();
+            self.store.outbox_len().map_err(DeviceError::Store)?.saturating_sub(pushed)
         } else {
-            let refused: std::collections::HashSet<Vec<u8>> =
-                response.rejected.iter().map(|r| r.record.clone()).collect();
-            request.push.iter().filter(|p| refused.contains(&p.record)).map(|p| p.changes.len()).sum()
+            0
         };
+        let rejected = unsent
+            + if outbox_reject.is_empty() {
+                0
+            } else {
+                let refused: std::collections::HashSet<Vec<u8>> =
+                    response.rejected.iter().map(|r| r.record.clone()).collect();
+                request.push.iter().filter(|p| refused.contains(&p.record)).map(|p| p.changes.len()).sum()
+            };
         if response.reset {
             touched.clear();
         }

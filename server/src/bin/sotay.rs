@@ -402,12 +402,15 @@ async fn main() -> anyhow::Result<()> {
                 }
                 t => t?,
             };
-            match client.sync(&mut local.device, &token.access_token).await {
+            let synced = client.sync(&mut local.device, &token.access_token).await;
+            if local.device.identity() != local.cred.identity {
+                // The server gave this phone a new scope: keep it for next time, whatever else happened.
+                local.cred.identity = local.device.identity();
+                device_file::save_credential(&cli.dir, &local.cred)?;
+            }
+            match synced {
                 Ok(r) => {
                     if r.reset {
-                        // The user was moved: keep the new scope for next time.
-                        local.cred.identity = local.device.identity();
-                        device_file::save_credential(&cli.dir, &local.cred)?;
                         println!("this account now belongs to another village or role: the phone started over there");
                     }
                     println!(

@@ -430,3 +430,23 @@ async fn a_phone_moved_to_another_village_keeps_its_refused_changes_aside_and_st
     assert_eq!(lan.sync().await.round_trips, 1);
     assert!(lan.device.view(id).is_err(), "village A's edits do not reach a village-B phone");
 }
+
+#[tokio::test]
+async fn a_phone_enrolled_before_its_user_moved_starts_in_the_new_village() {
+    let app = spawn_app().await;
+    let c = app.commune().await;
+    let mut lan = app.device("lan").await;
+    let mut minh = app.device("minh").await;
+    let in_b = minh.add_activity(7, 7);
+    minh.sync().await;
+    let user = sotay_server::admin::user_by_name(&app.state.db, "lan").await.unwrap();
+    sotay_server::admin::set_role(&app.state.db, user, sotay_server::auth::Role::Collaborator, Some(c.village_b))
+        .await
+        .unwrap();
+    lan.sync().await;
+    assert_eq!(lan.device.identity().village, c.village_b, "the first provisioning takes the current scope");
+    assert_eq!(lan.views().iter().map(|v| v.id).collect::<Vec<_>>(), vec![in_b]);
+    let mine = lan.add_activity(1, 2);
+    assert_eq!(lan.sync().await.rejected, 0);
+    assert_eq!(app.server_record(mine).await.unwrap().view().village, c.village_b);
+}
