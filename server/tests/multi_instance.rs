@@ -6,71 +6,18 @@
 //! Without it the test says it is skipped, unless `SOTAY_REQUIRE_POSTGRES=1` (as in `.ci/run`),
 //! which makes a missing PostgreSQL a failure.
 
+mod common;
+
+use common::{Instance, fresh_postgres_database};
 use sotay_server::admin::{self, NewUser};
 use sotay_server::auth::Role;
 use sotay_server::client::Client;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::{Edit, RecordId, VillageId, sample};
-use sqlx::{Connection, Row};
-use std::process::{Child, Command, Stdio};
+use sqlx::Row;
 
 const NOW_MS: i64 = 1_795_651_200_000;
-
-/// A fresh database on the test PostgreSQL, or `None` (skipped) when there is none.
-async fn fresh_database() -> Option<String> {
-    let admin_url =
-        std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("SOTAY_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
-            eprintln!(
-                "SKIPPED: PostgreSQL not reachable at {admin_url} ({e}); set SOTAY_REQUIRE_POSTGRES=1 to fail instead"
-            );
-            return None;
-        }
-        Err(e) => panic!("PostgreSQL is required (SOTAY_REQUIRE_POSTGRES=1) but {admin_url} is not reachable: {e}"),
-    };
-    let name = format!("sotay_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_string();
-    Some(format!("{base}/{name}"))
-}
-
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Instance {
-    async fn start(db_url: &str) -> Instance {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
-            .args(["--database-url", db_url, "--bind", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Owned at once, so that it is killed and reaped even if it never becomes ready.
-        let instance = Instance { child, base: format!("http://127.0.0.1:{port}") };
-        // Ready when /readyz answers: an event to await, polled because it is another process.
-        let http = reqwest::Client::new();
-        for _ in 0..600 {
-            if http.get(format!("{}/readyz", instance.base)).send().await.is_ok_and(|r| r.status().is_success()) {
-                return instance;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("sotay-server did not become ready");
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Phone {
     device: Device<MemoryStore>,
@@ -79,7 +26,7 @@ struct Phone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_on_one_postgres_behave_as_one() {
-    let Some(db_url) = fresh_database().await else { return };
+    let Some(db_url) = fresh_postgres_database().await else { return };
     let db = sotay_server::db::Db::open(&db_url).await.unwrap();
     let commune = admin::create_commune(&db, "Tân Yên").await.unwrap();
     let village = admin::create_village(&db, commune, "Thôn Đông").await.unwrap();

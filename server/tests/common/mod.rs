@@ -1,0 +1,75 @@
+//! Helpers shared by the tests that run `sotay-server` as real processes.
+#![allow(dead_code)]
+
+use sqlx::Connection;
+use std::process::{Child, Command, Stdio};
+
+/// A fresh database on the test PostgreSQL, or `None` (skipped) when there is none.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let admin_url =
+        std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("SOTAY_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
+            eprintln!(
+                "SKIPPED: PostgreSQL not reachable at {admin_url} ({e}); set SOTAY_REQUIRE_POSTGRES=1 to fail instead"
+            );
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL is required (SOTAY_REQUIRE_POSTGRES=1) but {admin_url} is not reachable: {e}"),
+    };
+    let name = format!("sotay_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_string();
+    Some(format!("{base}/{name}"))
+}
+
+/// A running `sotay-server` process.
+pub struct Instance {
+    child: Child,
+    /// Its base URL.
+    pub base: String,
+}
+
+impl Instance {
+    /// Starts one on a free port and waits until `/readyz` answers.
+    pub async fn start(db_url: &str) -> Instance {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Instance::start_on(db_url, port).await
+    }
+
+    /// Starts one on `port` and waits until `/readyz` answers.
+    pub async fn start_on(db_url: &str, port: u16) -> Instance {
+        let child = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+            .args(["--database-url", db_url, "--bind", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned at once, so that it is killed and reaped even if it never becomes ready.
+        let instance = Instance { child, base: format!("http://127.0.0.1:{port}") };
+        // Ready when /readyz answers: an event to await, polled because it is another process.
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if http.get(format!("{}/readyz", instance.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return instance;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("sotay-server did not become ready");
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Instance {
+    /// `kill -9` (`Child::kill` is SIGKILL): no shutdown, no flush, nothing finished.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
