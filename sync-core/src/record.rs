@@ -477,7 +477,7 @@ impl Record {
 
     /// Submits the record for review. Requires a valid record (drafts may be invalid).
     pub fn submit(&mut self, today: Date, now_ms: i64) -> Result<Vec<u8>, RecordError> {
-        let mut view = self.view();
+        let view = self.view();
         let from = view.review_state;
         if !matches!(from, ReviewState::Draft | ReviewState::Returned) {
             return Err(RecordError::Transition { from, action: "submit" });
@@ -489,7 +489,6 @@ impl Record {
         if !errors.is_empty() {
             return Err(RecordError::Invalid(errors));
         }
-        view.review_state = ReviewState::Submitted;
         self.put_review(ReviewState::Submitted, None)?;
         Ok(self.commit(now_ms).expect("review writes always change the document"))
     }
@@ -556,10 +555,7 @@ impl Record {
             (None, None) => None,
             (f, m) => Some(f.unwrap_or(0).saturating_add(m.unwrap_or(0))),
         };
-        let (review_state, review_comment, changed_after_approval) = {
-            let (state, comment, changed) = self.review();
-            (state, comment, changed)
-        };
+        let (review_state, review_comment, changed_after_approval) = self.review();
         let deleted_at = self.deleted_at();
         let edit_count = self.edit_count();
         let mut view = RecordView {
