@@ -46,9 +46,6 @@ pub struct Limits {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "SOTAY_TOKEN_TTL_SECS", default_value_t = 900)]
     pub token_ttl_secs: u64,
-    /// Lifetime of enrolment codes, in seconds.
-    #[arg(long, env = "SOTAY_ENROLMENT_TTL_SECS", default_value_t = 72 * 3600)]
-    pub enrolment_ttl_secs: u64,
 }
 
 impl Default for Limits {
@@ -60,7 +57,6 @@ impl Default for Limits {
             page_changes: 5000,
             page_snapshot_bytes: 4 * 1024 * 1024,
             token_ttl_secs: 900,
-            enrolment_ttl_secs: 72 * 3600,
         }
     }
 }

@@ -135,3 +135,47 @@ pub fn save_credential(dir: &Path, cred: &Credential) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotay_sync_core::device::Device;
+    use sotay_sync_core::schema::RecordKind;
+    use sotay_sync_core::{CommuneId, UserId, VillageId};
+
+    fn identity() -> DeviceIdentity {
+        DeviceIdentity {
+            device: DeviceId(uuid::Uuid::from_u128(1)),
+            user: UserId(uuid::Uuid::from_u128(2)),
+            commune: CommuneId(uuid::Uuid::from_u128(3)),
+            village: VillageId(uuid::Uuid::from_u128(4)),
+        }
+    }
+
+    #[test]
+    fn a_failed_write_reports_a_clear_error_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = Device::new(identity(), FileStore::open(dir.path()).unwrap());
+        let kept = device.create(RecordKind::Activity, &sotay_sync_core::sample::activity(1, 2026), 0).unwrap();
+        // The disk "fills up": the store's file cannot be replaced any more.
+        std::fs::remove_file(dir.path().join("store.cbor")).unwrap();
+        std::fs::create_dir(dir.path().join("store.cbor")).unwrap();
+        let err = device.create(RecordKind::Activity, &sotay_sync_core::sample::activity(2, 2026), 0).unwrap_err();
+        assert!(err.to_string().contains("local storage failed"), "{err}");
+        // Nothing half-done in memory either: the first record and its one pending change only.
+        assert_eq!(device.list().unwrap().iter().map(|v| v.id).collect::<Vec<_>>(), vec![kept]);
+        assert_eq!(device.pending().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_store_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = Device::new(identity(), FileStore::open(dir.path()).unwrap());
+        let id = device.create(RecordKind::Activity, &sotay_sync_core::sample::activity(1, 2026), 0).unwrap();
+        let reopened = Device::new(identity(), FileStore::open(dir.path()).unwrap());
+        assert_eq!(reopened.view(id).unwrap(), device.view(id).unwrap());
+        assert_eq!(reopened.pending().unwrap(), 1);
+        std::fs::write(dir.path().join("store.cbor"), b"not a store").unwrap();
+        assert!(FileStore::open(dir.path()).unwrap_err().to_string().contains("corrupt"));
+    }
+}
