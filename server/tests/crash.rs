@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::Instance;
-use sotay_server::admin::{self, NewUser};
-use sotay_server::auth::Role;
+use common::{Instance, one_village_with_codes};
 use sotay_server::client::Client;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
@@ -25,19 +23,7 @@ struct Phone {
 async fn killing_the_server_mid_sync_loses_nothing_acknowledged_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let db = sotay_server::db::Db::open(&db_url).await.unwrap();
-    let commune = admin::create_commune(&db, "Tân Yên").await.unwrap();
-    let village = admin::create_village(&db, commune, "Thôn Đông").await.unwrap();
-    let user = admin::create_user(
-        &db,
-        NewUser { username: "lan", display_name: "Lan", role: Role::Collaborator, commune, village: Some(village) },
-    )
-    .await
-    .unwrap();
-    let mut codes = Vec::new();
-    for _ in 0..4 {
-        codes.push(admin::issue_enrolment_code(&db, user, 3600).await.unwrap());
-    }
+    let (db, codes) = one_village_with_codes(&db_url, 4).await;
     db.close().await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

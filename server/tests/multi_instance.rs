@@ -8,9 +8,7 @@
 
 mod common;
 
-use common::{Instance, fresh_postgres_database};
-use sotay_server::admin::{self, NewUser};
-use sotay_server::auth::Role;
+use common::{Instance, fresh_postgres_database, one_village_with_codes};
 use sotay_server::client::Client;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
@@ -27,19 +25,7 @@ struct Phone {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_on_one_postgres_behave_as_one() {
     let Some(db_url) = fresh_postgres_database().await else { return };
-    let db = sotay_server::db::Db::open(&db_url).await.unwrap();
-    let commune = admin::create_commune(&db, "Tân Yên").await.unwrap();
-    let village = admin::create_village(&db, commune, "Thôn Đông").await.unwrap();
-    let user = admin::create_user(
-        &db,
-        NewUser { username: "lan", display_name: "Lan", role: Role::Collaborator, commune, village: Some(village) },
-    )
-    .await
-    .unwrap();
-    let mut codes = Vec::new();
-    for _ in 0..6 {
-        codes.push(admin::issue_enrolment_code(&db, user, 3600).await.unwrap());
-    }
+    let (db, codes) = one_village_with_codes(&db_url, 6).await;
     let instances = [Instance::start(&db_url).await, Instance::start(&db_url).await];
     let clients: Vec<Client> = instances.iter().map(|i| Client::new(&i.base)).collect();
 

@@ -24,6 +24,27 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// Opens (and migrates) the database and sets up commune Tân Yên, village Thôn Đông and its
+/// collaborator "lan" with `codes` one-time enrolment codes.
+pub async fn one_village_with_codes(db_url: &str, codes: usize) -> (sotay_server::db::Db, Vec<String>) {
+    use sotay_server::admin::{self, NewUser};
+    let db = sotay_server::db::Db::open(db_url).await.unwrap();
+    let commune = admin::create_commune(&db, "Tân Yên").await.unwrap();
+    let village = admin::create_village(&db, commune, "Thôn Đông").await.unwrap();
+    let role = sotay_server::auth::Role::Collaborator;
+    let user = admin::create_user(
+        &db,
+        NewUser { username: "lan", display_name: "Lan", role, commune, village: Some(village) },
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for _ in 0..codes {
+        out.push(admin::issue_enrolment_code(&db, user, 3600).await.unwrap());
+    }
+    (db, out)
+}
+
 /// A running `sotay-server` process.
 pub struct Instance {
     child: Child,
