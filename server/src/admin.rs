@@ -5,6 +5,7 @@
 use crate::auth::{self, Role};
 use crate::db::Db;
 use anyhow::{Context, bail};
+use sotay_sync_core::Coded;
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;

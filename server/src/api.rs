@@ -12,7 +12,8 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::schema::{Coded, RecordKind};
+use sotay_sync_core::rules::{self, Channel, Effect, Writer};
+use sotay_sync_core::schema::{Coded, RecordKind, ReviewState};
 use sotay_sync_core::{DeviceId, RecordId, RecordView, VillageId};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -150,6 +151,7 @@ async fn server_edit(
     auth: &AuthDevice,
     id: RecordId,
     audit_action: Option<&str>,
+    intent: Effect,
     action: impl FnOnce(&mut sotay_sync_core::Record, i64) -> Result<Vec<u8>, sotay_sync_core::RecordError>,
 ) -> Result<Json<RecordView>, ApiError> {
     let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, doc FROM records WHERE id = $1")
@@ -164,6 +166,11 @@ async fn server_edit(
     ) {
         return Err(ApiError::NotFound);
     }
+    // The write rules say whether this role may do this at all before the record's state is
+    // looked at (so a role that may never approve hears 403, not "already approved"); the change
+    // itself is checked again, in full, by the ingest.
+    rules::permits(Writer { role: auth.role, channel: Channel::Api }, kind, &intent)
+        .map_err(|r| ApiError::Forbidden(r.message(sotay_sync_core::Lang::En)))?;
     let editor = sotay_sync_core::Editor { device: auth.device, user: auth.user };
     let mut record = sotay_sync_core::Record::load(&row.get::<Vec<u8>, _>(4), Some(editor))
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -178,7 +185,12 @@ async fn server_edit(
         changes: vec![sotay_sync_core::wire::ChangeBytes(change)],
     }];
     if let Some(refused) = crate::sync::ingest(state, auth, &push, crate::sync::Channel::Api).await?.pop() {
-        return Err(ApiError::Forbidden(refused.message));
+        // The write rules (sotay_sync_core::rules) decided; say why in the answer's terms.
+        return Err(match (refused.code.as_str(), refused.reason.as_deref()) {
+            (_, Some("review_transition")) => ApiError::Conflict(refused.message),
+            ("forbidden", _) => ApiError::Forbidden(refused.message),
+            _ => ApiError::Unprocessable(refused.message),
+        });
     }
     if let Some(action) = audit_action {
         let mut tx = state.db.write.begin().await?;
@@ -192,27 +204,31 @@ fn path_id(id: Result<Path<RecordId>, PathRejection>) -> Result<RecordId, ApiErr
     id.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }
 
-/// `POST /api/v1/records/{id}/approve`: a reviewer approves a submitted activity.
+/// `POST /api/v1/records/{id}/approve`: a reviewer approves a submitted activity, a GBV focal
+/// point a submitted GBV referral (which role may approve which kind is the write rules').
 pub async fn approve(
     State(state): State<AppState>,
     auth: AuthDevice,
     id: Result<Path<RecordId>, PathRejection>,
 ) -> Result<Json<RecordView>, ApiError> {
-    require(&auth, &[Role::Reviewer])?;
-    server_edit(&state, &auth, path_id(id)?, None, |r, now| r.approve(now)).await
+    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    let intent = Effect { review: Some((ReviewState::Approved, None)), ..Effect::default() };
+    server_edit(&state, &auth, path_id(id)?, None, intent, |r, now| r.approve(now)).await
 }
 
-/// `POST /api/v1/records/{id}/return`: a reviewer returns a submitted activity with a comment.
+/// `POST /api/v1/records/{id}/return`: a reviewer returns a submitted activity with a comment
+/// (a GBV focal point a GBV referral).
 pub async fn return_record(
     State(state): State<AppState>,
     auth: AuthDevice,
     id: Result<Path<RecordId>, PathRejection>,
     body: Result<Json<ReturnRequest>, JsonRejection>,
 ) -> Result<Json<RecordView>, ApiError> {
-    require(&auth, &[Role::Reviewer])?;
+    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
     let id = path_id(id)?;
     let Json(body) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
-    server_edit(&state, &auth, id, None, |r, now| r.return_to_author(&body.comment, now)).await
+    let intent = Effect { review: Some((ReviewState::Returned, None)), ..Effect::default() };
+    server_edit(&state, &auth, id, None, intent, |r, now| r.return_to_author(&body.comment, now)).await
 }
 
 /// `POST /api/v1/records/{id}/case-status`: a GBV focal point updates a case's status (audited).
@@ -227,7 +243,8 @@ pub async fn case_status(
     let Json(body) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
     let status = sotay_sync_core::schema::CaseStatus::from_code(&body.case_status)
         .ok_or_else(|| ApiError::Unprocessable("case_status: expected referred, receiving_support or closed".into()))?;
-    server_edit(&state, &auth, id, Some("gbv.update"), |r, now| {
+    let intent = Effect { fields: vec![sotay_sync_core::Field::CaseStatus], ..Effect::default() };
+    server_edit(&state, &auth, id, Some("gbv.update"), intent, |r, now| {
         r.edit(&[sotay_sync_core::Edit::CaseStatus(status)], now)?
             .ok_or(sotay_sync_core::RecordError::NoSuchConflict("case_status unchanged"))
     })

@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sotay_sync_core::Coded;
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
 
@@ -26,36 +27,7 @@ pub const AUDIENCE: &str = "sotay-api";
 /// The JOSE `typ` of access tokens (RFC 9068).
 pub const TOKEN_TYPE: &str = "at+jwt";
 
-/// A role (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Cộng tác viên: own village's activities, own GBV referrals.
-    Collaborator,
-    /// Phòng VHXH officer: every activity of the commune, GBV aggregates only.
-    Reviewer,
-    /// GBV focal point: GBV details of the commune.
-    GbvFocalPoint,
-    /// Users, villages, units, devices.
-    Admin,
-}
-
-impl Role {
-    /// The stored code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Collaborator => "collaborator",
-            Role::Reviewer => "reviewer",
-            Role::GbvFocalPoint => "gbv_focal_point",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// From the stored code.
-    pub fn from_code(s: &str) -> Option<Role> {
-        [Role::Collaborator, Role::Reviewer, Role::GbvFocalPoint, Role::Admin].into_iter().find(|r| r.code() == s)
-    }
-}
+pub use sotay_sync_core::schema::Role;
 
 /// The claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]

@@ -206,7 +206,8 @@ async fn approve(state: &AppState, reviewer: &mut Phone, id: RecordId, now: i64)
     let mut record = Record::load(&doc, Some(Editor { device: reviewer.auth.device, user: reviewer.auth.user }))?;
     if let Ok(change) = record.approve(now) {
         let push = [RecordChanges { record: id.as_bytes().to_vec(), changes: vec![ChangeBytes(change)] }];
-        ingest(state, &reviewer.auth, &push, Channel::Sync).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Approving is a web-session action (sotay_sync_core::rules), as in the reviewers' app.
+        ingest(state, &reviewer.auth, &push, Channel::Api).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(())
 }

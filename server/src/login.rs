@@ -15,6 +15,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
+use sotay_sync_core::Coded;
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
 use std::net::SocketAddr;

@@ -8,6 +8,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use sotay_sync_core::Coded;
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};

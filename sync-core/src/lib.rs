@@ -7,9 +7,11 @@
 
 pub mod device;
 pub mod field;
+pub mod guard;
 pub mod ids;
 pub mod inspect;
 pub mod record;
+pub mod rules;
 pub mod sample;
 pub mod schema;
 pub mod validate;
@@ -18,5 +20,5 @@ pub mod wire;
 pub use field::{Edit, Field, GeoPoint, MergeKind};
 pub use ids::{CommuneId, Date, DeviceId, RecordId, UserId, VillageId};
 pub use record::{Attribution, Conflict, ConflictValue, Editor, Record, RecordError, RecordView, SCHEMA_VERSION};
-pub use schema::{Coded, Lang, RecordKind, ReviewState};
+pub use schema::{Coded, Lang, RecordKind, ReviewState, Role};
 pub use validate::{Rule, ValidationError, validate};

@@ -230,8 +230,7 @@ pub struct Record {
 }
 
 const SETS: [Field; 3] = [Field::Topics, Field::ViolenceTypes, Field::ReferredTo];
-/// Keys written once, by the creation change, and never again.
-const IDENTITY_KEYS: [&str; 4] = ["id", "kind", "commune", "village"];
+use crate::rules::IDENTITY_KEYS;
 
 impl Record {
     /// Creates a new record on a device with its first field values, as one change.
@@ -409,6 +408,48 @@ impl Record {
         self.doc.get_author_for_actor(&actor).and_then(|a| UserId::from_slice(a.as_bytes()))
     }
 
+    /// The hash of the change that created the record (the one that set its kind).
+    pub fn creation_hash(&mut self) -> Option<[u8; 32]> {
+        let (_, id) = self.doc.get(ROOT, "kind").ok().flatten()?;
+        self.doc.hash_for_opid(&id).map(|h| h.0)
+    }
+
+    /// One change of the document, parsed.
+    pub(crate) fn change(&mut self, hash: &[u8; 32]) -> Option<automerge::Change> {
+        self.doc.get_change_by_hash(&automerge::ChangeHash(*hash))
+    }
+
+    /// The record as it was at `heads` (a change's dependencies): what its writer saw.
+    pub(crate) fn at(&mut self, heads: &[automerge::ChangeHash]) -> Result<Record, RecordError> {
+        let doc = self.doc.fork_at(heads)?;
+        Record::from_doc(doc)
+    }
+
+    /// The objects (sets, notes) ops of later changes may write into, as the creation made them.
+    pub(crate) fn containers(&self) -> crate::rules::Objects {
+        let mut objects = crate::rules::Objects::default();
+        for field in Field::of_kind(self.kind).iter().filter(|f| f.merge_kind() != MergeKind::Scalar) {
+            for (v, id) in self.doc.get_all(ROOT, field.code()).unwrap_or_default() {
+                if let (Value::Object(_), ObjId::Id(counter, actor, _)) = (v, id) {
+                    objects.insert(counter, actor, *field);
+                }
+            }
+        }
+        objects
+    }
+
+    /// Whether the field holds a value (any value, null included).
+    pub(crate) fn has_value(&self, field: Field) -> bool {
+        self.doc.get(ROOT, field.code()).ok().flatten().is_some()
+    }
+
+    /// Every concurrent review state (more than one while a review conflict is open).
+    pub(crate) fn review_states(&self) -> Vec<ReviewState> {
+        (0..self.doc.get_all(ROOT, "review").map(|v| v.len()).unwrap_or(0))
+            .map(|i| self.review_at_choice(i).0)
+            .collect()
+    }
+
     /// The compact saved form of the whole document.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
@@ -545,6 +586,7 @@ impl Record {
 
     /// The projection of the current document.
     pub fn view(&mut self) -> RecordView {
+        let (review_state, review_comment, changed_after_approval) = self.review();
         let doc = &self.doc;
         let code = |f: Field| get_str(doc, f.code());
         let int =
@@ -555,7 +597,6 @@ impl Record {
             (None, None) => None,
             (f, m) => Some(f.unwrap_or(0).saturating_add(m.unwrap_or(0))),
         };
-        let (review_state, review_comment, changed_after_approval) = self.review();
         let deleted_at = self.deleted_at();
         let edit_count = self.edit_count();
         let mut view = RecordView {
@@ -596,12 +637,13 @@ impl Record {
             review_comment,
             changed_after_approval,
             deleted: deleted_at.is_some(),
-            delete_conflict: deleted_at.is_some_and(|at| edit_count > at),
+            delete_conflict: false,
             conflicts: Vec::new(),
             edit_count,
             heads: Vec::new(),
         };
         view.created = self.creation();
+        view.delete_conflict = deleted_at.is_some() && self.delete_conflict();
         view.conflicts = self.conflicts();
         view.heads = self.heads().iter().map(hex).collect();
         view
@@ -699,17 +741,36 @@ impl Record {
         }
     }
 
-    /// (state, comment, changed after approval), derived from the review map and the edit count.
-    fn review(&self) -> (ReviewState, Option<String>, bool) {
+    /// (state, comment, changed after approval), derived from the review map and the causal
+    /// history: a record approved or returned is edited since if any change that writes content
+    /// is not an ancestor of the review's change (made concurrently with it, or after it). No
+    /// counter a client writes enters into it, so a crafted change cannot hide an edit.
+    pub(crate) fn review(&mut self) -> (ReviewState, Option<String>, bool) {
         let Ok(Some((Value::Object(ObjType::Map), obj))) = self.doc.get(ROOT, "review") else {
             return (ReviewState::Draft, None, false);
         };
-        let (state, at, comment) = read_review(&self.doc, &obj);
-        let edited_since = self.edit_count() > at;
+        let (state, _, comment) = read_review(&self.doc, &obj);
+        let edited_since =
+            matches!(state, ReviewState::Approved | ReviewState::Returned) && self.content_not_before(&obj);
         match state {
             ReviewState::Approved if edited_since => (ReviewState::Submitted, None, true),
             ReviewState::Returned if edited_since => (ReviewState::Submitted, comment, false),
             s => (s, comment, false),
+        }
+    }
+
+    /// Whether some change that writes content is not an ancestor of the change that made `op`.
+    fn content_not_before(&mut self, op: &ObjId) -> bool {
+        let Some(hash) = self.doc.hash_for_opid(op) else { return false };
+        self.doc.get_changes(&[hash]).iter().any(|c| c.hash() != hash && crate::rules::touches_content(c))
+    }
+
+    /// Deleted, and some content change is not an ancestor of the delete: a delete concurrent
+    /// with (or overtaken by) an edit, which a person should look at.
+    fn delete_conflict(&mut self) -> bool {
+        match self.doc.get(ROOT, "deleted") {
+            Ok(Some((Value::Scalar(s), id))) if s.as_i64().is_some() => self.content_not_before(&id),
+            _ => false,
         }
     }
 

@@ -269,6 +269,21 @@ coded_enum! {
     }
 }
 
+coded_enum! {
+    /// A person's role (SPEC §5). What each role may read is the server's access policy; what
+    /// each may write is [`crate::rules`].
+    Role {
+        /// Cộng tác viên: own village's activities, own GBV referrals.
+        Collaborator = "collaborator", "Cộng tác viên", "Collaborator";
+        /// Phòng VHXH officer: every activity of the commune, GBV aggregates only.
+        Reviewer = "reviewer", "Cán bộ Phòng Văn hóa-xã hội", "Reviewer";
+        /// GBV focal point: GBV details of the commune.
+        GbvFocalPoint = "gbv_focal_point", "Đầu mối phòng chống bạo lực giới", "GBV focal point";
+        /// Users, villages, units, devices.
+        Admin = "admin", "Quản trị", "Administrator";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,9 +64,15 @@ pub struct Rejection {
     /// A stable code: `forbidden` or `unprocessable`.
     #[serde(rename = "e")]
     pub code: String,
-    /// Why, for people.
+    /// Why, for people (English; a phone shows its own text from `reason` and `field`).
     #[serde(rename = "m")]
     pub message: String,
+    /// The write rule broken, when one was: a [`crate::rules::Reason`] code.
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The field the rule is about, when there is one.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl Rejection {

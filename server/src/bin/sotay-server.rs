@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use sotay_server::config::Config;
+use sotay_sync_core::Coded;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

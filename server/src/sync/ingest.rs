@@ -7,6 +7,8 @@ use crate::auth::{AuthDevice, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 use sotay_sync_core::inspect::inspect_change;
+pub(crate) use sotay_sync_core::rules::Channel;
+use sotay_sync_core::rules::{Reason, Refusal, Writer};
 use sotay_sync_core::wire::{ChangeBytes, RecordChanges, Rejection};
 use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordId, RecordKind, VillageId};
 use sqlx::{Any, Row};
@@ -78,7 +80,7 @@ pub(crate) async fn ingest(
                     continue;
                 }
             };
-            rejected.push(rejection(id, refusal)?);
+            rejected.push(Refused::Api(refusal).into_rejection(id)?);
             continue 'records;
         }
         batches.push((id, incoming));
@@ -90,7 +92,7 @@ pub(crate) async fn ingest(
 
     // 1. Read.
     let mut stored = read_stored(&state.db.read, &ids).await?;
-    let mut pending = read_pending(&state.db.read, &ids).await?;
+    let mut pending = read_pending(&state.db.read, &ids, auth.device).await?;
 
     // 2. Merge and project, off the async threads.
     let auth_copy = *auth;
@@ -99,7 +101,7 @@ pub(crate) async fn ingest(
             .into_iter()
             .map(|(id, incoming)| {
                 prepare(&auth_copy, channel, id, incoming, stored.remove(&id), pending.remove(&id).unwrap_or_default())
-                    .map_err(|e| rejection(id, e))
+                    .map_err(|e| e.into_rejection(id))
             })
             .collect::<Vec<Result<Prepared, Result<Rejection, ApiError>>>>()
     })
@@ -121,14 +123,61 @@ pub(crate) async fn ingest(
     Ok(rejected)
 }
 
-/// A per-record refusal, or the error itself if it is not one (storage failures fail the push).
-fn rejection(id: RecordId, e: ApiError) -> Result<Rejection, ApiError> {
-    let code = match &e {
-        ApiError::Forbidden(_) => "forbidden",
-        ApiError::Unprocessable(_) => "unprocessable",
-        _ => return Err(e),
-    };
-    Ok(Rejection { record: id.as_bytes().to_vec(), code: code.into(), message: e.to_string() })
+/// Why one record of a push is refused: a rule of [`sotay_sync_core::rules`], or an error of the
+/// request itself.
+pub(super) enum Refused {
+    /// A write rule (schema, identity, role, transition).
+    Rule(Refusal),
+    /// Anything else; only 403 and 422 are per-record, other errors fail the push.
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Refused::Api(e)
+    }
+}
+
+impl From<Refusal> for Refused {
+    fn from(r: Refusal) -> Self {
+        Refused::Rule(r)
+    }
+}
+
+impl Refused {
+    /// The per-record refusal for the answer, or the error itself if it is not one (storage
+    /// failures fail the push).
+    fn into_rejection(self, id: RecordId) -> Result<Rejection, ApiError> {
+        match self {
+            Refused::Rule(r) => {
+                let code = match r.reason {
+                    Reason::NotAllowed | Reason::IdentityRewritten => "forbidden",
+                    _ => "unprocessable",
+                };
+                Ok(Rejection {
+                    record: id.as_bytes().to_vec(),
+                    code: code.into(),
+                    message: format!("record {id}: {}", r.message(sotay_sync_core::Lang::En)),
+                    reason: Some(r.reason.code().into()),
+                    field: r.field.map(str::to_string),
+                })
+            }
+            Refused::Api(e) => {
+                let code = match &e {
+                    ApiError::Forbidden(_) => "forbidden",
+                    ApiError::Unprocessable(_) => "unprocessable",
+                    _ => return Err(e),
+                };
+                Ok(Rejection {
+                    record: id.as_bytes().to_vec(),
+                    code: code.into(),
+                    message: e.to_string(),
+                    reason: None,
+                    field: None,
+                })
+            }
+        }
+    }
 }
 
 /// Writes one push inside the writer's transaction (under its own savepoint): checks each record
@@ -147,18 +196,18 @@ pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
         } else {
             let one = [p.id];
             let s = read_stored(&mut **tx, &one).await?.remove(&p.id);
-            let q = read_pending(&mut **tx, &one).await?.remove(&p.id).unwrap_or_default();
+            let q = read_pending(&mut **tx, &one, auth.device).await?.remove(&p.id).unwrap_or_default();
             let id = p.id;
             match prepare(&auth, channel, id, p.incoming, s, q) {
                 Ok(p) => p,
                 Err(e) => {
-                    rejected.push(rejection(id, e)?);
+                    rejected.push(e.into_rejection(id)?);
                     continue;
                 }
             }
         };
         if let Err(e) = check_village(tx, &auth, &p, &mut villages_checked).await {
-            rejected.push(rejection(p.id, e)?);
+            rejected.push(Refused::Api(e).into_rejection(p.id)?);
             continue;
         }
         write_pending(tx, &auth, &p, now).await?;
@@ -203,13 +252,20 @@ async fn read_stored<'e, E: sqlx::Executor<'e, Database = Any>>(
     Ok(out)
 }
 
+/// The changes of `device` that wait for their dependencies. Only the device's own: what they
+/// wait for can only be its own earlier changes (anything else it saw came from the log), so
+/// they are applied when that device pushes again, and checked as its writes.
 async fn read_pending<'e, E: sqlx::Executor<'e, Database = Any>>(
     db: E,
     ids: &[RecordId],
+    device: DeviceId,
 ) -> Result<std::collections::HashMap<RecordId, Vec<Incoming>>, ApiError> {
-    let sql =
-        format!("SELECT record_id, hash, bytes FROM pending_changes WHERE record_id IN ({})", placeholders(ids.len()));
-    let rows = with_ids(sql, ids).fetch_all(db).await?;
+    let sql = format!(
+        "SELECT record_id, hash, bytes FROM pending_changes WHERE record_id IN ({}) AND device_id = ${}",
+        placeholders(ids.len()),
+        ids.len() + 1
+    );
+    let rows = with_ids(sql, ids).bind(device.as_bytes().as_slice()).fetch_all(db).await?;
     let mut out: std::collections::HashMap<RecordId, Vec<Incoming>> = std::collections::HashMap::new();
     for row in rows {
         let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -245,14 +301,14 @@ fn prepare(
     incoming: Vec<Incoming>,
     stored: Option<Stored>,
     pending: Vec<Incoming>,
-) -> Result<Prepared, ApiError> {
+) -> Result<Prepared, Refused> {
     let all: Vec<Vec<u8>> = incoming.iter().chain(&pending).map(|c| c.bytes.clone()).collect();
     let unprocessable = |e: sotay_sync_core::RecordError| ApiError::Unprocessable(format!("record {id}: {e}"));
     let based_on = stored.as_ref().map(|s| s.version);
     let (mut record, new_changes, scope) = match stored {
         Some(stored) => {
             if !stored.scope.writable_by(auth, channel) {
-                return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
+                return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")).into());
             }
             let mut record = Record::load(&stored.doc, None).map_err(|e| ApiError::Internal(e.into()))?;
             let heads = record.heads();
@@ -267,7 +323,7 @@ fn prepare(
                 ))
             })?;
             if record.id() != id {
-                return Err(ApiError::Unprocessable(format!("record {id}: the document carries another id")));
+                return Err(ApiError::Unprocessable(format!("record {id}: the document carries another id")).into());
             }
             let scope = Scope {
                 commune: record.commune(),
@@ -279,7 +335,7 @@ fn prepare(
                     .ok_or_else(|| ApiError::Unprocessable(format!("record {id}: the creating device is unknown")))?,
             };
             if scope.owner_device != auth.device || !scope.writable_by(auth, channel) {
-                return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")));
+                return Err(ApiError::Forbidden(format!("record {id} is outside this device's scope")).into());
             }
             // The common case, a record created in one change: that change is the whole log entry.
             let new_changes = match incoming.as_slice() {
@@ -290,11 +346,16 @@ fn prepare(
         }
     };
     if record.author_of(auth.device) != Some(auth.user) {
-        return Err(ApiError::Forbidden(format!("record {id}: changes must name the device's user as author")));
+        return Err(ApiError::Forbidden(format!("record {id}: changes must name the device's user as author")).into());
     }
     if record.commune() != scope.commune || record.village() != scope.village {
-        return Err(ApiError::Unprocessable(format!("record {id}: commune and village are fixed at creation")));
+        return Err(ApiError::Unprocessable(format!("record {id}: commune and village are fixed at creation")).into());
     }
+    // Who may write what (sotay_sync_core::rules), change by change. A day of leeway on "today":
+    // a phone east of the server's clock may submit a record held on its own today.
+    let hashes: Vec<[u8; 32]> = new_changes.iter().map(|(hash, _, _)| *hash).collect();
+    let today = sotay_sync_core::Date::from_unix_ms(crate::now_ms() + 24 * 3600 * 1000);
+    sotay_sync_core::guard::check_changes(&mut record, &hashes, Writer { role: auth.role, channel }, today)?;
     let applied_pending = pending.iter().filter(|c| record.has_change(&c.hash)).map(|c| c.hash).collect();
     let still_pending = incoming.iter().filter(|c| !record.has_change(&c.hash)).cloned().collect();
     let view = record.view();
@@ -457,15 +518,6 @@ fn corrupt() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("a stored record row is corrupt"))
 }
 
-/// How a push arrives: from a phone's sync, or made by the server for a person in the web app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Channel {
-    /// `POST /api/v1/sync`.
-    Sync,
-    /// A review action or case update made through the API.
-    Api,
-}
-
 /// Where a record lives and who owns it, fixed at creation.
 #[derive(Clone, Copy)]
 struct Scope {
@@ -493,7 +545,8 @@ impl Scope {
             // their status from there.
             (Role::GbvFocalPoint, RecordKind::GbvReferral) => channel == Channel::Api,
             (Role::GbvFocalPoint, RecordKind::Activity) => false,
-            (Role::Admin, _) => false,
+            // Admins restore deleted records from the web app; the write rules allow nothing else.
+            (Role::Admin, _) => channel == Channel::Api,
         }
     }
 }

@@ -5,3 +5,4 @@ mod auth;
 mod budgets;
 mod demo;
 mod sync;
+mod write_rules;

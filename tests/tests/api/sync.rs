@@ -227,13 +227,13 @@ async fn a_gbv_referral_syncs_only_to_the_device_that_created_it() {
         assert!(d.views().iter().all(|v| v.kind == RecordKind::Activity));
     }
     // Edits by the owner stay on the owner's phone and the server, incrementally too.
-    phone.device.edit(case, &[Edit::CaseStatus(CaseStatus::ReceivingSupport)], NOW_MS + 1).unwrap();
+    phone.device.edit(case, &[Edit::AddReferredTo(Service::Police)], NOW_MS + 1).unwrap();
     phone.sync().await;
     for d in [&mut second_phone, &mut neighbour, &mut reviewer, &mut focal] {
         d.sync().await;
         assert_eq!(d.views().len(), 1);
     }
-    assert_eq!(app.server_record(case).await.unwrap().view().case_status, Some(CaseStatus::ReceivingSupport));
+    assert!(app.server_record(case).await.unwrap().view().referred_to.contains(&Service::Police));
 }
 
 #[tokio::test]
