@@ -46,6 +46,20 @@ pub struct Limits {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "SOTAY_TOKEN_TTL_SECS", default_value_t = 900)]
     pub token_ttl_secs: u64,
+    /// Largest single Automerge change accepted, in bytes (a whole record with long notes is a
+    /// few KiB).
+    #[arg(long, env = "SOTAY_MAX_CHANGE_BYTES", default_value_t = 256 * 1024)]
+    pub max_change_bytes: usize,
+    /// Most changes of one device kept waiting for their dependencies.
+    #[arg(long, env = "SOTAY_MAX_PENDING_CHANGES", default_value_t = 1000)]
+    pub max_pending_changes: i64,
+    /// Most bytes of one device's changes kept waiting for their dependencies.
+    #[arg(long, env = "SOTAY_MAX_PENDING_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_pending_bytes: i64,
+    /// Waiting changes older than this (seconds) are dropped: their dependencies, a phone's own
+    /// earlier changes, are not coming.
+    #[arg(long, env = "SOTAY_PENDING_MAX_AGE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub pending_max_age_secs: i64,
 }
 
 impl Default for Limits {
@@ -57,6 +71,10 @@ impl Default for Limits {
             page_changes: 5000,
             page_snapshot_bytes: 4 * 1024 * 1024,
             token_ttl_secs: 900,
+            max_change_bytes: 256 * 1024,
+            max_pending_changes: 1000,
+            max_pending_bytes: 4 * 1024 * 1024,
+            pending_max_age_secs: 7 * 24 * 3600,
         }
     }
 }

@@ -284,6 +284,23 @@ impl TestDevice {
         self.client.sync(&mut self.device, &self.token).await.expect("sync")
     }
 
+    /// Pushes raw changes of one record in one sync round trip, as a modified client could.
+    pub async fn push_raw(&self, id: RecordId, changes: Vec<Vec<u8>>) -> sotay_sync_core::wire::SyncResponse {
+        use sotay_sync_core::wire::{ChangeBytes, RecordChanges, SyncRequest};
+        let push = vec![RecordChanges {
+            record: id.as_bytes().to_vec(),
+            changes: changes.into_iter().map(ChangeBytes).collect(),
+        }];
+        let req = SyncRequest { cursor: 0, snapshot: None, fresh: false, outbox_through: 1, push };
+        self.client.sync_once(&self.token, &req).await.expect("sync answered").0
+    }
+
+    /// This phone as an Automerge editor (its device and its user).
+    pub fn editor(&self) -> sotay_sync_core::Editor {
+        let identity = self.device.identity();
+        sotay_sync_core::Editor { device: identity.device, user: identity.user }
+    }
+
     /// Points the device at another server address (after a restart).
     pub fn reconnect(&mut self, base: &str) {
         self.client = Client::new(base);

@@ -2,7 +2,7 @@
 //! writer. A record that may not be stored is refused on its own (listed in the answer, nothing of
 //! it stored); a malformed body refuses the whole push.
 
-use super::writer::WriteJob;
+use super::writer::{PendingBounds, WriteJob};
 use crate::auth::{AuthDevice, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -71,6 +71,11 @@ pub(crate) async fn ingest(
         let mut incoming = Vec::with_capacity(rc.changes.len());
         for ChangeBytes(bytes) in &rc.changes {
             let refusal = match inspect_change(bytes) {
+                _ if bytes.len() > state.limits.max_change_bytes => ApiError::Unprocessable(format!(
+                    "record {id}: a change of {} bytes is over the limit of {} bytes",
+                    bytes.len(),
+                    state.limits.max_change_bytes
+                )),
                 Err(e) => ApiError::Unprocessable(format!("record {id}: not an Automerge change: {e}")),
                 Ok(info) if info.device != Some(auth.device) || info.user.is_some_and(|u| u != auth.user) => {
                     ApiError::Forbidden(format!("record {id}: a device may only send changes it made itself"))
@@ -119,7 +124,13 @@ pub(crate) async fn ingest(
     }
 
     // 3. Write, through the group-commit writer; acknowledged only once committed.
-    rejected.extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready }).await?);
+    let l = &state.limits;
+    let pending = PendingBounds {
+        max_changes: l.max_pending_changes,
+        max_bytes: l.max_pending_bytes,
+        max_age_ms: l.pending_max_age_secs.saturating_mul(1000),
+    };
+    rejected.extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready, pending }).await?);
     Ok(rejected)
 }
 
@@ -184,9 +195,16 @@ impl Refused {
 /// is still the version it was merged from (optimistic concurrency; a record changed meanwhile is
 /// merged again here), then writes pending changes, the log and the records.
 pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
-    let WriteJob { auth, channel, ids, prepared } = job;
+    let WriteJob { auth, channel, ids, prepared, pending } = job;
     let mut rejected = Vec::new();
     let now = crate::now_ms();
+    // Waiting changes expire: what they wait for is a phone's own earlier change, and a phone
+    // that has not sent it within the bound has lost it (docs/sync-protocol.md, §8.1).
+    sqlx::query("DELETE FROM pending_changes WHERE received_at < $1")
+        .bind(now - pending.max_age_ms)
+        .execute(&mut **tx)
+        .await?;
+    let mut waiting: Option<(i64, i64)> = None;
     let versions = read_versions(tx, &ids).await?;
     let mut villages_checked = std::collections::HashSet::new();
     let mut ready = Vec::with_capacity(prepared.len());
@@ -210,11 +228,42 @@ pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
             rejected.push(Refused::Api(e).into_rejection(p.id)?);
             continue;
         }
+        if !p.still_pending.is_empty() {
+            let (count, bytes) = match waiting {
+                Some(w) => w,
+                None => pending_of(tx, auth.device).await?,
+            };
+            let (count, bytes) = (
+                count + p.still_pending.len() as i64,
+                bytes + p.still_pending.iter().map(|c| c.bytes.len() as i64).sum::<i64>(),
+            );
+            if count > pending.max_changes || bytes > pending.max_bytes {
+                let e = ApiError::Unprocessable(format!(
+                    "record {}: too many changes from this device are waiting for earlier changes it has not sent \
+                     ({count} changes, {bytes} bytes; the bound is {} changes, {} bytes)",
+                    p.id, pending.max_changes, pending.max_bytes
+                ));
+                rejected.push(Refused::Api(e).into_rejection(p.id)?);
+                continue;
+            }
+            waiting = Some((count, bytes));
+        }
         write_pending(tx, &auth, &p, now).await?;
         ready.push(p);
     }
     write_log_and_records(tx, &auth, &ready, now).await?;
     Ok(rejected)
+}
+
+/// How many changes of `device`, and how many bytes, wait for their dependencies.
+async fn pending_of(tx: &mut sqlx::Transaction<'_, Any>, device: DeviceId) -> Result<(i64, i64), ApiError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) FROM pending_changes WHERE device_id = $1",
+    )
+    .bind(device.as_bytes().as_slice())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of record ids.

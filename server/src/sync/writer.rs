@@ -23,6 +23,15 @@ pub(super) struct WriteJob {
     pub(super) channel: super::ingest::Channel,
     pub(super) ids: Vec<sotay_sync_core::RecordId>,
     pub(super) prepared: Vec<Prepared>,
+    pub(super) pending: PendingBounds,
+}
+
+/// Bounds on the changes one device may leave waiting for their dependencies.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PendingBounds {
+    pub(super) max_changes: i64,
+    pub(super) max_bytes: i64,
+    pub(super) max_age_ms: i64,
 }
 
 type Queued = (WriteJob, oneshot::Sender<Result<Vec<Rejection>, ApiError>>);

@@ -4,5 +4,6 @@ mod access;
 mod auth;
 mod budgets;
 mod demo;
+mod pending;
 mod sync;
 mod write_rules;

@@ -6,7 +6,7 @@
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use sotay_sync_core::schema::*;
-use sotay_sync_core::wire::{ChangeBytes, RecordChanges, SyncRequest, SyncResponse};
+use sotay_sync_core::wire::SyncResponse;
 use sotay_sync_core::{Date, Edit, Editor, Field, Record, RecordId, ReviewState};
 use sotay_tests::*;
 
@@ -27,19 +27,8 @@ fn as_device(doc: &mut AutoCommit, who: &TestDevice) {
     doc.set_actor(ActorId::from(identity.device.as_bytes().as_slice()));
 }
 
-/// Pushes raw changes of one record in one sync round trip.
 async fn push(who: &TestDevice, id: RecordId, changes: Vec<Vec<u8>>) -> SyncResponse {
-    let req = SyncRequest {
-        cursor: 0,
-        snapshot: None,
-        fresh: false,
-        outbox_through: 1,
-        push: vec![RecordChanges {
-            record: id.as_bytes().to_vec(),
-            changes: changes.into_iter().map(ChangeBytes).collect(),
-        }],
-    };
-    who.client.sync_once(&who.token, &req).await.expect("sync answered").0
+    who.push_raw(id, changes).await
 }
 
 /// The one refusal of an answer: (code, reason, field).
