@@ -3,6 +3,7 @@
 
 use crate::routes::{EnrolRequest, EnrolResponse, TokenRequest, TokenResponse};
 use sotay_sync_core::DeviceId;
+use sotay_sync_core::RecordId;
 use sotay_sync_core::device::{Device, DeviceError, DeviceStore};
 use sotay_sync_core::wire::{self, SyncRequest, SyncResponse};
 
@@ -122,6 +123,23 @@ impl Client {
         identity.village = me.village_id.unwrap_or(sotay_sync_core::VillageId(uuid::Uuid::nil()));
         device.set_identity(identity);
         Ok(())
+    }
+
+    /// A review action through the API (`approve`, or `return` with a comment): approving and
+    /// returning are made by the server on its own copy, never pushed by a phone
+    /// (`sotay_sync_core::rules`). The phone receives the result on its next sync.
+    pub async fn review(&self, token: &str, id: RecordId, comment: Option<&str>) -> Result<(), ClientError> {
+        let (action, body) = match comment {
+            None => ("approve", serde_json::json!({})),
+            Some(c) => ("return", serde_json::json!({ "comment": c })),
+        };
+        let request = self
+            .http
+            .post(format!("{}/api/v1/records/{id}/{action}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        send(request).await.map(|_| ())
     }
 
     /// `GET /api/v1/me`: the token's device and its user's current scope.

@@ -481,11 +481,7 @@ pub fn permits(writer: Writer, kind: RecordKind, effect: &Effect) -> Result<(), 
     let web = writer.channel == Channel::Api;
     let not_allowed = |field: Option<&'static str>| Refusal::new(Reason::NotAllowed, field);
     if effect.creates {
-        let may_create = match (writer.role, kind) {
-            (Collaborator, _) => true,
-            (Reviewer, RecordKind::Activity) => true,
-            _ => false,
-        };
+        let may_create = matches!((writer.role, kind), (Collaborator, _) | (Reviewer, RecordKind::Activity));
         if !may_create {
             return Err(not_allowed(None));
         }

@@ -4,7 +4,7 @@
 //! role may not cause; and identity and creator never change.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{ActorId, AutoCommit, ObjType, ROOT, ScalarValue};
 use proptest::prelude::*;
 use sotay_sync_core::guard::check_changes;
 use sotay_sync_core::rules::{Channel, Writer};

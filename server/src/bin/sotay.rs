@@ -285,6 +285,19 @@ fn print_conflicts(v: &RecordView, lang: Lang) {
     }
 }
 
+/// A review action: the server's to make, through the API (`sotay_sync_core::rules`); then a
+/// sync brings it to this phone.
+async fn review(dir: &std::path::Path, id: &str, comment: Option<&str>) -> anyhow::Result<()> {
+    let mut local = open_local(dir)?;
+    let id = find(&local.device, id)?;
+    let client = Client::new(&local.cred.server);
+    let token = client.token(local.cred.device(), &local.cred.secret).await?.access_token;
+    client.review(&token, id, comment).await?;
+    client.sync(&mut local.device, &token).await?;
+    println!("{}", if comment.is_none() { "approved" } else { "returned to its author" });
+    Ok(())
+}
+
 async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::Result<()> {
     use sotay_server::admin;
     let db = sotay_server::db::Db::open(database_url).await?;
@@ -433,6 +446,8 @@ async fn main() -> anyhow::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
+        Cmd::Approve { id } => review(&cli.dir, &id, None).await,
+        Cmd::Return { id, comment } => review(&cli.dir, &id, Some(&comment)).await,
         cmd => {
             let mut local = open_local(&cli.dir)?;
             let device = &mut local.device;
@@ -461,14 +476,6 @@ async fn main() -> anyhow::Result<()> {
                         }
                         r => r?,
                     }
-                }
-                Cmd::Approve { id } => {
-                    let id = find(device, &id)?;
-                    device.approve(id, now_ms())?;
-                }
-                Cmd::Return { id, comment } => {
-                    let id = find(device, &id)?;
-                    device.return_to_author(id, &comment, now_ms())?;
                 }
                 Cmd::Delete { id } => {
                     let id = find(device, &id)?;
@@ -505,7 +512,9 @@ async fn main() -> anyhow::Result<()> {
                     }
                     device.resolve(id, field, choice - 1, now_ms())?;
                 }
-                Cmd::Enrol { .. } | Cmd::Sync | Cmd::Admin { .. } => unreachable!("handled above"),
+                Cmd::Enrol { .. } | Cmd::Sync | Cmd::Admin { .. } | Cmd::Approve { .. } | Cmd::Return { .. } => {
+                    unreachable!("handled above")
+                }
             }
             Ok(())
         }

@@ -112,6 +112,14 @@ async fn a_collaborator_cannot_approve_her_own_record_and_the_reviewer_still_see
     let (status, body) = app.call("GET", &format!("/api/v1/records/{id}"), Some(&reviewer), None).await;
     assert_eq!(status, 200);
     assert!(body.contains("\"review_state\":\"submitted\""), "{body}");
+    // `sotay approve` on a reviewer's phone goes through the API, and the approval syncs back.
+    let mut reviewer_phone = app.device("reviewer").await;
+    reviewer_phone.sync().await;
+    reviewer_phone.client.review(&reviewer_phone.token, id, None).await.unwrap();
+    let collaborator_review = lan.client.review(&lan.token, id, None).await;
+    assert!(collaborator_review.is_err(), "a collaborator's token may not approve through the API either");
+    lan.sync().await;
+    assert_eq!(lan.device.view(id).unwrap().review_state, ReviewState::Approved);
 }
 
 #[tokio::test]
