@@ -14,7 +14,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../sqlite/0001_initial.sql")),
     (2, "access", include_str!("../sqlite/0002_access.sql")),
     (3, "device scope", include_str!("../sqlite/0003_device_scope.sql")),
-    (5, "pending bounds", include_str!("../sqlite/0005_pending_bounds.sql")),
+    (4, "pending bounds", include_str!("../sqlite/0004_pending_bounds.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -22,7 +22,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../postgres/0001_initial.sql")),
     (2, "access", include_str!("../postgres/0002_access.sql")),
     (3, "device scope", include_str!("../postgres/0003_device_scope.sql")),
-    (5, "pending bounds", include_str!("../postgres/0005_pending_bounds.sql")),
+    (4, "pending bounds", include_str!("../postgres/0004_pending_bounds.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.
