@@ -286,7 +286,7 @@ pub fn effect_of(change: &automerge::Change, kind: RecordKind, objects: &Objects
                                 return Err(Refusal::new(Reason::InvalidValue, Some(field.code())));
                             }
                         }
-                        push_field(&mut effect, field);
+                        effect.fields.push(field);
                     }
                     _ => return Err(not_in_schema(None)),
                 }
@@ -329,10 +329,6 @@ pub fn touches_content(change: &automerge::Change) -> bool {
         }
     }
     false
-}
-
-fn push_field(effect: &mut Effect, field: Field) {
-    effect.fields.push(field);
 }
 
 /// An operation on a root key.
@@ -383,7 +379,7 @@ fn root_op(slot: Slot, action: &OpType, effect: &mut Effect, increments: &mut u3
                 (MergeKind::Scalar, OpType::Delete) => effect.clears.push(field),
                 _ => return refuse(Reason::InvalidValue, code),
             }
-            push_field(effect, field);
+            effect.fields.push(field);
         }
     }
     Ok(())

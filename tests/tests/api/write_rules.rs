@@ -90,6 +90,14 @@ fn write_field(doc: &mut AutoCommit, field: Field) {
     bump(doc);
 }
 
+/// A valid activity created, submitted and synced by this phone.
+async fn submitted_activity(phone: &mut TestDevice) -> RecordId {
+    let id = phone.add_activity(12, 8);
+    phone.device.submit(id, Date::from_unix_ms(NOW_MS), NOW_MS).unwrap();
+    phone.sync().await;
+    id
+}
+
 async fn reviewer_call(app: &TestApp, token: &str, id: RecordId, action: &str, body: Option<&str>) -> (u16, String) {
     app.call("POST", &format!("/api/v1/records/{id}/{action}"), Some(token), body.map(|b| b.as_bytes().to_vec())).await
 }
@@ -99,9 +107,7 @@ async fn a_collaborator_cannot_approve_her_own_record_and_the_reviewer_still_see
     let app = spawn_app().await;
     app.commune().await;
     let mut lan = app.device("lan").await;
-    let id = lan.add_activity(12, 8);
-    lan.device.submit(id, Date::from_unix_ms(NOW_MS), NOW_MS).unwrap();
-    lan.sync().await;
+    let id = submitted_activity(&mut lan).await;
     // `sotay approve ID` on her phone, then `sotay sync`.
     lan.device.approve(id, NOW_MS + 1).unwrap();
     let report = lan.sync().await;
@@ -151,9 +157,7 @@ async fn an_edit_after_approval_that_skips_the_edit_counter_still_reopens_the_re
     let app = spawn_app().await;
     app.commune().await;
     let mut lan = app.device("lan").await;
-    let id = lan.add_activity(12, 8);
-    lan.device.submit(id, Date::from_unix_ms(NOW_MS), NOW_MS).unwrap();
-    lan.sync().await;
+    let id = submitted_activity(&mut lan).await;
     let reviewer = app.web_login("reviewer").await;
     assert_eq!(reviewer_call(&app, &reviewer, id, "approve", None).await.0, 200);
     lan.sync().await;
@@ -295,9 +299,7 @@ async fn approving_needs_a_valid_record_and_a_reviewer_approves_through_the_web_
     app.commune().await;
     let mut lan = app.device("lan").await;
     let mut reviewer_phone = app.device("reviewer").await;
-    let id = lan.add_activity(12, 8);
-    lan.device.submit(id, Date::from_unix_ms(NOW_MS), NOW_MS).unwrap();
-    lan.sync().await;
+    let id = submitted_activity(&mut lan).await;
     // A reviewer's phone may correct data, but approving is a web-session action.
     reviewer_phone.sync().await;
     reviewer_phone.device.approve(id, NOW_MS).unwrap();
