@@ -449,7 +449,7 @@ async fn fill(db_url: &str, s: &Setup, from: i64, to: i64) -> anyhow::Result<()>
              FROM generate_series($1::bigint, $2::bigint) AS x",
         ),
     };
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     for sql in [records, changes] {
         sqlx::query(sql)
             .bind(from)

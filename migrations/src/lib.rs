@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../sqlite/0002_access.sql")),
     (3, "device scope", include_str!("../sqlite/0003_device_scope.sql")),
     (4, "pending bounds", include_str!("../sqlite/0004_pending_bounds.sql")),
+    (5, "throttle", include_str!("../sqlite/0005_throttle.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -23,6 +24,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../postgres/0002_access.sql")),
     (3, "device scope", include_str!("../postgres/0003_device_scope.sql")),
     (4, "pending bounds", include_str!("../postgres/0004_pending_bounds.sql")),
+    (5, "throttle", include_str!("../postgres/0005_throttle.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -123,7 +123,7 @@ pub async fn create_user(db: &Db, u: NewUser<'_>) -> anyhow::Result<UserId> {
         bail!("a collaborator belongs to a village: give --village");
     }
     let id = UserId(Uuid::now_v7());
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO users (id, commune_id, village_id, username, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -146,7 +146,7 @@ pub async fn create_user(db: &Db, u: NewUser<'_>) -> anyhow::Result<UserId> {
 pub async fn set_password(db: &Db, user: UserId, password: &str) -> anyhow::Result<()> {
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || crate::login::hash_password(&password)).await??;
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user.as_bytes().as_slice())
@@ -162,7 +162,7 @@ pub async fn set_role(db: &Db, user: UserId, role: Role, village: Option<Village
     if role == Role::Collaborator && village.is_none() {
         bail!("a collaborator belongs to a village: give --village");
     }
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     let old: String = sqlx::query("SELECT role FROM users WHERE id = $1")
         .bind(user.as_bytes().as_slice())
         .fetch_optional(&mut *tx)
@@ -194,7 +194,7 @@ pub async fn user_by_name(db: &Db, username: &str) -> anyhow::Result<UserId> {
 pub async fn issue_enrolment_code(db: &Db, user: UserId, ttl_secs: u64) -> anyhow::Result<String> {
     let code = auth::new_enrolment_code();
     let now = crate::now_ms();
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO enrolment_codes (code_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(auth::hash_secret(&auth::normalise_code(&code)))
         .bind(user.as_bytes().as_slice())
@@ -250,7 +250,7 @@ pub async fn revoke_device(db: &Db, device: DeviceId) -> anyhow::Result<()> {
 
 /// Revokes a device, recording which admin did it.
 pub async fn revoke_device_by(db: &Db, device: DeviceId, by: Option<UserId>) -> anyhow::Result<()> {
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(crate::now_ms())
         .bind(device.as_bytes().as_slice())
@@ -268,6 +268,8 @@ pub async fn revoke_device_by(db: &Db, device: DeviceId, by: Option<UserId>) -> 
 /// One audit entry.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {
+    /// Position in the log (increasing).
+    pub id: i64,
     /// When (Unix ms).
     pub at: i64,
     /// Who.
@@ -282,21 +284,62 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// The audit log, oldest first.
-pub async fn list_audit(db: &Db) -> anyhow::Result<Vec<AuditEntry>> {
-    let rows = sqlx::query("SELECT at, actor_user, device_id, action, record_id, detail FROM audit_log ORDER BY id")
-        .fetch_all(&db.read)
-        .await?;
+/// A page of the audit log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditPage {
+    /// Entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// The audit log, oldest first, after entry `after`, at most `limit` entries. With a commune,
+/// only the entries about its people: their own actions, and refusals and failures naming their
+/// accounts or devices (entries about no known account, such as a wrong enrolment code from an
+/// unknown address, belong to the operator, who reads them with `sotay admin audit`).
+pub async fn audit_page(db: &Db, commune: Option<CommuneId>, after: i64, limit: i64) -> anyhow::Result<AuditPage> {
+    let commune = commune.map(|c| c.as_bytes().to_vec());
+    let rows = sqlx::query(
+        "SELECT id, at, actor_user, device_id, action, record_id, detail FROM audit_log
+         WHERE id > $1 AND ($2 IS NULL
+             OR actor_user IN (SELECT id FROM users WHERE commune_id = $2)
+             OR device_id IN (SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id WHERE u.commune_id = $2))
+         ORDER BY id LIMIT $3",
+    )
+    .bind(after)
+    .bind(commune)
+    .bind(limit + 1)
+    .fetch_all(&db.read)
+    .await?;
     let uuid = |b: Option<Vec<u8>>| b.and_then(|b| Uuid::from_slice(&b).ok()).map(|u| u.to_string());
-    Ok(rows
+    let mut entries: Vec<AuditEntry> = rows
         .into_iter()
         .map(|r| AuditEntry {
-            at: r.get(0),
-            user: uuid(r.get(1)),
-            device: uuid(r.get(2)),
-            action: r.get(3),
-            record: uuid(r.get(4)),
-            detail: r.get(5),
+            id: r.get(0),
+            at: r.get(1),
+            user: uuid(r.get(2)),
+            device: uuid(r.get(3)),
+            action: r.get(4),
+            record: uuid(r.get(5)),
+            detail: r.get(6),
         })
-        .collect())
+        .collect();
+    let more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    let next_cursor = more.then(|| entries.last().map(|e| e.id)).flatten();
+    Ok(AuditPage { entries, next_cursor })
+}
+
+/// The whole audit log, oldest first (for the operator's command line).
+pub async fn list_audit(db: &Db) -> anyhow::Result<Vec<AuditEntry>> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = audit_page(db, None, after, 10_000).await?;
+        all.extend(page.entries);
+        match page.next_cursor {
+            Some(next) => after = next,
+            None => return Ok(all),
+        }
+    }
 }

@@ -91,7 +91,7 @@ pub async fn list_records(
         out.push(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?);
     }
     if !audited.is_empty() {
-        let mut tx = state.db.write.begin().await?;
+        let mut tx = state.db.begin_write().await?;
         for id in &audited {
             audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id), "list").await?;
         }
@@ -120,7 +120,7 @@ pub async fn get_record(
     match access(&auth, &commune, &village, kind, &owner) {
         Access::Hidden => return Err(ApiError::NotFound),
         Access::Audited => {
-            let mut tx = state.db.write.begin().await?;
+            let mut tx = state.db.begin_write().await?;
             audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id.as_bytes()), "record").await?;
             tx.commit().await?;
         }
@@ -193,7 +193,7 @@ async fn server_edit(
         });
     }
     if let Some(action) = audit_action {
-        let mut tx = state.db.write.begin().await?;
+        let mut tx = state.db.begin_write().await?;
         audit(&mut tx, Some(auth.user), Some(auth.device), action, Some(id.as_bytes()), "").await?;
         tx.commit().await?;
     }
@@ -370,13 +370,29 @@ pub async fn revoke_device(
     Ok(Json(serde_json::json!({ "revoked": device })))
 }
 
-/// `GET /api/v1/admin/audit`: the audit log, oldest first.
+/// Query of `GET /api/v1/admin/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Entries after this cursor (`next_cursor` of the previous page).
+    #[serde(default)]
+    pub after: i64,
+    /// Page size, 1 to 1000 (default 200).
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/admin/audit`: the audit log of the admin's commune, oldest first, in pages.
 pub async fn audit_log(
     State(state): State<AppState>,
     auth: AuthDevice,
-) -> Result<Json<Vec<admin::AuditEntry>>, ApiError> {
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<admin::AuditPage>, ApiError> {
     require(&auth, &[Role::Admin])?;
-    Ok(Json(admin::list_audit(&state.db).await?))
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok(Json(admin::audit_page(&state.db, Some(auth.commune), q.after, limit).await?))
 }
 
 async fn admin_user_in_commune(

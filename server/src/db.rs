@@ -6,10 +6,16 @@
 //! on PostgreSQL the log lock in `sync/writer.rs` does that across instances) and a reader pool.
 //!
 //! The SQL is the common dialect of both: `$n` placeholders, `ON CONFLICT`, `TRUE`/`FALSE`.
+//!
+//! A busy database is waited for, then answered 503: every write transaction starts with
+//! [`Db::begin_write`] (on SQLite `BEGIN IMMEDIATE`, so the write lock is taken, or waited for
+//! with the busy timeout, before anything is read: a deferred transaction that upgrades fails at
+//! once with "database is locked" when another process wrote in between), and [`is_transient`]
+//! names the errors that mean "try again shortly" (`error.rs` answers them 503 with Retry-After).
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::time::Duration;
 
 /// Which database engine.
@@ -35,10 +41,18 @@ pub struct Db {
 /// How many reader connections each server instance opens.
 pub const READERS: u32 = 8;
 
+/// How long a statement waits for another writer of the SQLite file by default (milliseconds).
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
+
 impl Db {
     /// Opens (creating and migrating if needed) the database at `url`: `sqlite://path` or
     /// `postgres://user@host/db`.
     pub async fn open(url: &str) -> anyhow::Result<Db> {
+        Db::open_with(url, DEFAULT_BUSY_TIMEOUT_MS).await
+    }
+
+    /// Like [`Db::open`], waiting up to `busy_timeout_ms` for another writer of an SQLite file.
+    pub async fn open_with(url: &str, busy_timeout_ms: u64) -> anyhow::Result<Db> {
         install_default_drivers();
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -51,14 +65,24 @@ impl Db {
             Backend::Sqlite => (with_param(url, "mode=rwc"), with_param(url, "mode=ro")),
             Backend::Postgres => (url.to_string(), url.to_string()),
         };
-        let write = pool(backend, 1, &write_url).await.context("opening the database")?;
+        let write = pool(backend, 1, &write_url, busy_timeout_ms).await.context("opening the database")?;
         let migrator = match backend {
             Backend::Sqlite => sotay_migrations::sqlite(),
             Backend::Postgres => sotay_migrations::postgres(),
         };
         migrator.run(&write).await.context("migrating the database")?;
-        let read = pool(backend, READERS, &read_url).await.context("opening the database for reading")?;
+        let read =
+            pool(backend, READERS, &read_url, busy_timeout_ms).await.context("opening the database for reading")?;
         Ok(Db { write, read, backend })
+    }
+
+    /// Begins a write transaction on the writer connection, holding the database's write lock
+    /// from the start (SQLite) so it never fails half-way on a lock upgrade.
+    pub async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
     }
 
     /// Closes both pools, waiting for connections to be returned.
@@ -68,11 +92,13 @@ impl Db {
     }
 }
 
-async fn pool(backend: Backend, connections: u32, url: &str) -> sqlx::Result<AnyPool> {
+async fn pool(backend: Backend, connections: u32, url: &str, busy_timeout_ms: u64) -> sqlx::Result<AnyPool> {
+    let busy = format!("PRAGMA busy_timeout = {busy_timeout_ms}");
     AnyPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _| {
+            let busy = busy.clone();
             Box::pin(async move {
                 if backend == Backend::Sqlite {
                     // WAL: readers beside the writer. FULL: a commit is on disk before a phone
@@ -80,7 +106,7 @@ async fn pool(backend: Backend, connections: u32, url: &str) -> sqlx::Result<Any
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute(sqlx::AssertSqlSafe(busy)).await?;
                 }
                 Ok(())
             })
@@ -96,5 +122,22 @@ fn with_param(url: &str, param: &str) -> String {
         format!("{url}&{param}")
     } else {
         format!("{url}?{param}")
+    }
+}
+
+/// Whether `e` means "the database is busy or briefly unreachable; the same request can succeed
+/// shortly": SQLite's busy and locked codes, PostgreSQL's serialization failures, deadlocks,
+/// lock timeouts, shutdowns and connection errors, and the pool's own timeouts.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLite reports the extended result code as a number: its low byte is the primary
+            // code, 5 SQLITE_BUSY or 6 SQLITE_LOCKED.
+            code.parse::<u32>().map(|n| matches!(n & 0xff, 5 | 6)).unwrap_or(false)
+                || matches!(&*code, "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03")
+                || code.starts_with("08")
+        }),
+        _ => false,
     }
 }

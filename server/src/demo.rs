@@ -96,7 +96,7 @@ async fn phone(
         scope_changed: false,
         scope_unrecorded: false,
     };
-    let mut tx = state.db.write.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     admin::insert_device(&mut tx, &auth, name, &crate::auth::new_device_secret(), DeviceKind::Phone).await?;
     tx.commit().await?;
     let identity = DeviceIdentity {

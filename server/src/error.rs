@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state (e.g. a used enrolment code).
     #[error("{0}")]
     Conflict(String),
+    /// 408: the request body did not arrive in time (too slow a sender).
+    #[error("the request took too long to arrive; try again on a better connection")]
+    Timeout,
     /// 413: the body or a batch is over a limit.
     #[error("{0}")]
     TooLarge(String),
@@ -40,10 +43,14 @@ pub enum ApiError {
     /// 500: a bug or a storage failure. Details go to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-    /// 503: the server is shutting down or its database is unreachable.
-    #[error("service unavailable")]
+    /// 503 with `Retry-After`: the server is busy (its database, its request, connection,
+    /// memory or password-hashing capacity) or shutting down. Nothing was changed; retry.
+    #[error("the server is busy; nothing was changed, try again in a few seconds")]
     Unavailable,
 }
+
+/// Seconds a client is asked to wait after a 503.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -62,6 +69,7 @@ impl ApiError {
             ApiError::DeviceRevoked | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -79,6 +87,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Timeout => "timeout",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::TooManyRequests(_) => "too_many_requests",
@@ -97,9 +106,12 @@ impl IntoResponse for ApiError {
         let body =
             Body { error: self.code(), message: self.to_string(), wipe_gbv: matches!(self, ApiError::DeviceRevoked) };
         let mut resp = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests(secs) = self
-            && let Ok(v) = secs.to_string().parse()
-        {
+        let retry_after = match self {
+            ApiError::TooManyRequests(secs) => Some(secs),
+            ApiError::Unavailable => Some(UNAVAILABLE_RETRY_SECS),
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|secs| secs.to_string().parse().ok()) {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }
         resp
@@ -108,10 +120,7 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ApiError::Unavailable,
-            e => ApiError::Internal(e.into()),
-        }
+        if crate::db::is_transient(&e) { ApiError::Unavailable } else { ApiError::Internal(e.into()) }
     }
 }
 

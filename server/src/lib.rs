@@ -14,13 +14,16 @@ pub mod db;
 pub mod demo;
 pub mod device_file;
 pub mod error;
+pub mod listener;
 pub mod login;
 pub mod metrics;
 pub mod openapi;
+pub mod pressure;
 pub mod routes;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,11 +35,20 @@ pub fn now_ms() -> i64 {
 
 /// Opens the database and loads the keys: everything a server needs before it listens.
 pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::Result<state::AppState> {
-    let db = db::Db::open(database_url).await?;
+    let db = db::Db::open_with(database_url, limits.db_busy_timeout_ms).await?;
     let keys = auth::Keys::load_or_create(&db).await?;
     let writer = sync::Writer::start(db.clone());
     let metrics = Arc::new(metrics::Metrics::default());
-    Ok(state::AppState { db, keys: Arc::new(keys), limits: Arc::new(limits), writer, metrics })
+    let pressure = Arc::new(pressure::Pressure::new(&limits));
+    Ok(state::AppState {
+        db,
+        keys: Arc::new(keys),
+        limits: Arc::new(limits),
+        writer,
+        metrics,
+        pressure,
+        throttle: Arc::default(),
+    })
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
@@ -46,10 +58,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = state.db.clone();
-    let app = routes::router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = state.limits.clone();
+    listener::serve(listener, routes::router(state), &limits, shutdown).await?;
     db.close().await;
     Ok(())
 }

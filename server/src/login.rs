@@ -1,13 +1,14 @@
-//! Passwords and web login: Argon2id hashes, and throttling of failed logins by account and by
-//! client address with growing delays (never a permanent lock-out, which an attacker could use to
-//! keep a user out). Every attempt is audited. A successful login opens a web session, which is a
-//! device of kind `web`: the same per-request check (and revocation) applies to it.
+//! Passwords and web login: Argon2id hashes (computed a few at a time, `pressure.rs`), and
+//! throttling by account and by client address (`throttle.rs`). Failures and successes are
+//! audited; refused attempts are audited in aggregate. A successful login opens a web session,
+//! which is a device of kind `web`: the same per-request check (and revocation) applies to it.
 
 use crate::admin::audit;
 use crate::auth::{self, Role};
 use crate::error::{ApiError, body_rejection};
 use crate::routes::TokenResponse;
 use crate::state::AppState;
+use crate::throttle::{self, Action, Key};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::Json;
@@ -28,12 +29,6 @@ pub const ARGON2_ITERATIONS: u32 = 2;
 pub const ARGON2_PARALLELISM: u32 = 1;
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
-/// Failures counted within this window.
-pub const WINDOW_MS: i64 = 15 * 60 * 1000;
-/// Failures allowed in the window before delays start.
-pub const FREE_FAILURES: i64 = 5;
-/// The longest delay, in seconds.
-pub const MAX_DELAY_SECS: i64 = 15 * 60;
 
 fn argon2() -> Argon2<'static> {
     let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM, None)
@@ -62,22 +57,6 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("not a real password at all").expect("hashing a constant"))
 }
 
-/// The delay still to wait before `key` may try again, if any.
-async fn throttled(state: &AppState, key: &str, now: i64) -> Result<Option<u64>, ApiError> {
-    let row = sqlx::query("SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = $1 AND at > $2")
-        .bind(key)
-        .bind(now - WINDOW_MS)
-        .fetch_one(&state.db.read)
-        .await?;
-    let (failures, last): (i64, Option<i64>) = (row.get(0), row.get(1));
-    if failures < FREE_FAILURES {
-        return Ok(None);
-    }
-    let delay_secs = 1i64.checked_shl((failures - FREE_FAILURES) as u32).unwrap_or(i64::MAX).min(MAX_DELAY_SECS);
-    let until = last.unwrap_or(now) + delay_secs * 1000;
-    Ok((until > now).then(|| ((until - now) as u64).div_ceil(1000)))
-}
-
 /// Body of `POST /api/v1/login`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
@@ -95,9 +74,7 @@ pub async fn login(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
     let now = crate::now_ms();
-    let user_key = format!("user:{}", req.username.trim().to_lowercase());
-    let addr_key = format!("addr:{}", addr.ip());
-    let wait = throttled(&state, &user_key, now).await?.max(throttled(&state, &addr_key, now).await?);
+    let ip = addr.ip().to_string();
     let row = sqlx::query(
         "SELECT id, password_hash, disabled_at, role, commune_id, village_id FROM users WHERE username = $1",
     )
@@ -105,40 +82,27 @@ pub async fn login(
     .fetch_optional(&state.db.read)
     .await?;
     let user = row.as_ref().and_then(|r| UserId::from_slice(&r.get::<Vec<u8>, _>(0)));
-    if let Some(secs) = wait {
-        let mut tx = state.db.write.begin().await?;
-        audit(&mut tx, user, None, "login.throttled", None, &addr.ip().to_string()).await?;
-        tx.commit().await?;
-        return Err(ApiError::TooManyRequests(secs));
-    }
+    let keys = [
+        Key { key: format!("user:{}", req.username.trim().to_lowercase()), user, clear_on_success: true },
+        Key { key: format!("addr:{ip}"), user: None, clear_on_success: false },
+    ];
+    let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
+    throttle::check(&state.db, Action::Login, &keys, &ip, now).await?;
     let stored: Option<String> = row.as_ref().and_then(|r| r.get(1));
     let disabled = row.as_ref().is_some_and(|r| r.get::<Option<i64>, _>(2).is_some());
     let password = req.password;
-    let hash = stored.clone().unwrap_or_else(|| dummy_hash().to_string());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        && stored.is_some()
-        && !disabled;
-    let mut tx = state.db.write.begin().await?;
+    let hash = stored.clone();
+    let check = move || verify_password(&password, hash.as_deref().unwrap_or_else(|| dummy_hash()));
+    let verified = state.pressure.hash(check).await?;
+    let ok = verified && stored.is_some() && !disabled;
+    let mut tx = state.db.begin_write().await?;
     let Some(user) = user.filter(|_| ok) else {
-        for key in [&user_key, &addr_key] {
-            sqlx::query("DELETE FROM login_failures WHERE key = $1 AND at <= $2")
-                .bind(key)
-                .bind(now - WINDOW_MS)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)")
-                .bind(key)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        audit(&mut tx, user, None, "login.failure", None, &addr.ip().to_string()).await?;
+        audit(&mut tx, user, None, "login.failure", None, &ip).await?;
+        throttle::failed(&mut tx, Action::Login, &keys, now).await?;
         tx.commit().await?;
         return Err(ApiError::Unauthorized);
     };
-    sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(&user_key).execute(&mut *tx).await?;
+    throttle::succeeded(&mut tx, &keys).await?;
     let row = row.ok_or(ApiError::Unauthorized)?;
     let role = Role::from_code(&row.get::<String, _>(3)).ok_or(ApiError::Unauthorized)?;
     let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or(ApiError::Unauthorized)?;
@@ -149,7 +113,7 @@ pub async fn login(
     let name = format!("web session from {}", addr.ip());
     crate::admin::insert_device(&mut tx, &session, &name, &auth::new_device_secret(), crate::admin::DeviceKind::Web)
         .await?;
-    audit(&mut tx, Some(user), Some(device), "login.success", None, &addr.ip().to_string()).await?;
+    audit(&mut tx, Some(user), Some(device), "login.success", None, &ip).await?;
     tx.commit().await?;
     let ttl = state.limits.token_ttl_secs;
     Ok(Json(TokenResponse { access_token: state.keys.issue(user, device, now as u64 / 1000, ttl), expires_in: ttl }))

@@ -27,8 +27,15 @@ fn errors(codes: &[&str]) -> Value {
     Value::Object(out)
 }
 
+/// Answers any route behind the server's bounds may give (`pressure.rs`): a body too slow,
+/// too large, or the server too busy (with Retry-After).
+const BOUNDED: [&str; 3] = ["408", "413", "503"];
+
 fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
     if let (Some(r), Value::Object(e)) = (responses.as_object_mut(), errors(codes)) {
+        r.extend(e);
+    }
+    if let (Some(r), Value::Object(e)) = (responses.as_object_mut(), errors(&BOUNDED)) {
         r.extend(e);
     }
     responses
@@ -100,7 +107,7 @@ pub fn document() -> Value {
                     "enrolled_at": { "type": "integer" }, "revoked_at": { "type": "integer", "nullable": true },
                     "last_seen_at": { "type": "integer", "nullable": true } } },
                 "AuditEntry": { "type": "object", "properties": {
-                    "at": { "type": "integer", "description": "Unix ms" }, "user": { "type": "string", "nullable": true },
+                    "id": { "type": "integer", "description": "position in the log" }, "at": { "type": "integer", "description": "Unix ms" }, "user": { "type": "string", "nullable": true },
                     "device": { "type": "string", "nullable": true }, "action": { "type": "string" },
                     "record": { "type": "string", "nullable": true }, "detail": { "type": "string" } } }
             }
@@ -146,8 +153,14 @@ pub fn document() -> Value {
                 "responses": with_errors(json!({ "200": ok("devices", json!({ "type": "array", "items": reference("DeviceInfo") })) }), &["401", "403", "404"]) } },
             "/api/v1/admin/devices/{id}/revoke": { "post": { "summary": "Revoke a device (admins): refused from its next request", "security": authed, "parameters": record_id_param(),
                 "responses": with_errors(json!({ "200": { "description": "revoked" } }), &["401", "403", "404"]) } },
-            "/api/v1/admin/audit": { "get": { "summary": "The audit log (admins)", "security": authed,
-                "responses": with_errors(json!({ "200": ok("entries, oldest first", json!({ "type": "array", "items": reference("AuditEntry") })) }), &auth_errors) } }
+            "/api/v1/admin/audit": { "get": { "summary": "The audit log of the admin's commune, oldest first, in pages (admins)", "security": authed,
+                "parameters": [
+                    { "name": "after", "in": "query", "schema": { "type": "integer", "minimum": 0 }, "description": "next_cursor of the previous page" },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 200 } }
+                ],
+                "responses": with_errors(json!({ "200": ok("a page of entries, oldest first", json!({ "type": "object", "properties": {
+                    "entries": { "type": "array", "items": reference("AuditEntry") },
+                    "next_cursor": { "type": "integer", "nullable": true } } })) }), &["400", "401", "403"]) } }
         }
     })
 }

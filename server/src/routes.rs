@@ -3,14 +3,16 @@
 use crate::auth::{self, AuthDevice, Role};
 use crate::error::{ApiError, body_rejection};
 use crate::state::AppState;
+use crate::throttle::{self, Action, Key};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sotay_sync_core::Coded;
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
+use std::net::SocketAddr;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::pressure::bound))
         .layer(axum::middleware::from_fn_with_state(counters, crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -107,6 +110,7 @@ pub struct EnrolResponse {
 
 async fn enrol(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<EnrolRequest>, JsonRejection>,
 ) -> Result<Json<EnrolResponse>, ApiError> {
     let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
@@ -114,25 +118,43 @@ async fn enrol(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::BadRequest("device_name must be 1 to 100 characters".into()));
     }
-    let code_hash = auth::hash_secret(&auth::normalise_code(&req.code));
     let now = crate::now_ms();
+    let ip = addr.ip().to_string();
+    // Codes are guessed from an address, not for an account: throttled and audited per address.
+    let keys = [Key { key: format!("enrol:{ip}"), user: None, clear_on_success: false }];
+    let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
+    throttle::check(&state.db, Action::Enrol, &keys, &ip, now).await?;
+    let code_hash = auth::hash_secret(&auth::normalise_code(&req.code));
     let device = DeviceId(uuid::Uuid::new_v4());
     let secret = auth::new_device_secret();
-    let mut tx = state.db.write.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let row = sqlx::query(
         "SELECT c.user_id, c.expires_at, c.used_at, u.role, u.commune_id, u.village_id, u.disabled_at
          FROM enrolment_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
     )
     .bind(code_hash.as_slice())
     .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::Unauthorized)?;
-    if row.get::<Option<i64>, _>(2).is_some() {
-        return Err(ApiError::Conflict("this enrolment code has already been used".into()));
+    .await?;
+    let refusal = match &row {
+        None => Some((ApiError::Unauthorized, None)),
+        Some(row) => {
+            let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0));
+            if row.get::<Option<i64>, _>(2).is_some() {
+                Some((ApiError::Conflict("this enrolment code has already been used".into()), user))
+            } else if row.get::<i64, _>(1) < now || row.get::<Option<i64>, _>(6).is_some() {
+                Some((ApiError::Unauthorized, user))
+            } else {
+                None
+            }
+        }
+    };
+    if let Some((error, user)) = refusal {
+        crate::admin::audit(&mut tx, user, None, "enrol.failure", None, &ip).await?;
+        throttle::failed(&mut tx, Action::Enrol, &keys, now).await?;
+        tx.commit().await?;
+        return Err(error);
     }
-    if row.get::<i64, _>(1) < now || row.get::<Option<i64>, _>(6).is_some() {
-        return Err(ApiError::Unauthorized);
-    }
+    let row = row.ok_or(ApiError::Unauthorized)?;
     let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(|| anyhow::anyhow!("bad user id"))?;
     let role = Role::from_code(&row.get::<String, _>(3)).ok_or_else(|| anyhow::anyhow!("bad role"))?;
     let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or_else(|| anyhow::anyhow!("bad commune"))?;
@@ -145,7 +167,7 @@ async fn enrol(
         .await?;
     let new = AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
     crate::admin::insert_device(&mut tx, &new, name, &secret, crate::admin::DeviceKind::Phone).await?;
-    crate::admin::audit(&mut tx, Some(user), Some(device), "device.enrol", None, "").await?;
+    crate::admin::audit(&mut tx, Some(user), Some(device), "device.enrol", None, &ip).await?;
     tx.commit().await?;
     tracing::info!(device = %device, user = %user, "device enrolled");
     Ok(Json(EnrolResponse {

@@ -19,4 +19,8 @@ pub struct AppState {
     pub writer: crate::sync::Writer,
     /// Counters for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bounds on requests in flight, memory and password hashing.
+    pub pressure: Arc<crate::pressure::Pressure>,
+    /// Locks on login and enrolment throttle keys.
+    pub throttle: Arc<crate::throttle::KeyLocks>,
 }

@@ -193,8 +193,25 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     out
 }
 
-/// Reads a framed message, refusing payloads that inflate past `max_payload` bytes.
-pub fn decode<T: DeserializeOwned>(body: &[u8], max_payload: usize) -> Result<T, WireError> {
+/// The size of a framed message's payload once inflated, without keeping it: a server charges
+/// that much memory before it decodes (a 30 KB body can inflate to megabytes). Refuses payloads
+/// that inflate past `max_payload` bytes, as [`decode`] does.
+pub fn payload_len(body: &[u8], max_payload: usize) -> Result<usize, WireError> {
+    let payload = framed_payload(body)?;
+    let len = if body[3] & FLAG_DEFLATE != 0 {
+        let mut inflater = flate2::read::DeflateDecoder::new(payload).take(max_payload as u64 + 1);
+        std::io::copy(&mut inflater, &mut std::io::sink()).map_err(|e| WireError::Deflate(e.to_string()))? as usize
+    } else {
+        payload.len()
+    };
+    if len > max_payload {
+        return Err(WireError::TooLarge(max_payload));
+    }
+    Ok(len)
+}
+
+/// Checks the frame header; the payload after it.
+fn framed_payload(body: &[u8]) -> Result<&[u8], WireError> {
     if body.len() < 4 || body[..2] != MAGIC {
         return Err(WireError::BadMagic);
     }
@@ -205,7 +222,13 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], max_payload: usize) -> Result<T,
     if flags & !FLAG_DEFLATE != 0 {
         return Err(WireError::Flags(flags));
     }
-    let payload = &body[4..];
+    Ok(&body[4..])
+}
+
+/// Reads a framed message, refusing payloads that inflate past `max_payload` bytes.
+pub fn decode<T: DeserializeOwned>(body: &[u8], max_payload: usize) -> Result<T, WireError> {
+    let payload = framed_payload(body)?;
+    let flags = body[3];
     let inflated;
     let cbor: &[u8] = if flags & FLAG_DEFLATE != 0 {
         let mut out = Vec::new();

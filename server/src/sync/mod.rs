@@ -43,10 +43,15 @@ pub async fn sync(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
-    let request: SyncRequest = wire::decode(&body, state.limits.max_sync_payload_bytes).map_err(|e| match e {
+    let wire_error = |e: wire::WireError| match e {
         wire::WireError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
         e => ApiError::BadRequest(e.to_string()),
-    })?;
+    };
+    // The inflated payload, what is decoded from it and the documents it is merged into are
+    // charged to the memory budget before anything is inflated: twice the inflated size.
+    let inflated = wire::payload_len(&body, state.limits.max_sync_payload_bytes).map_err(wire_error)?;
+    let _charge = state.pressure.charge(inflated.saturating_mul(2)).await?;
+    let request: SyncRequest = wire::decode(&body, state.limits.max_sync_payload_bytes).map_err(wire_error)?;
     if request.cursor > i64::MAX as u64 || request.snapshot.as_ref().is_some_and(|s| s.upto > i64::MAX as u64) {
         return Err(ApiError::BadRequest("cursor out of range".into()));
     }

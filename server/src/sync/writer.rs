@@ -72,13 +72,10 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Queued>) {
 }
 
 async fn write_batch(db: &Db, batch: Vec<Queued>) {
-    let mut tx = match db.write.begin().await {
+    let mut tx = match db.begin_write().await {
         Ok(tx) => tx,
         Err(e) => {
-            let msg = e.to_string();
-            for (_, reply) in batch {
-                let _ = reply.send(Err(ApiError::Internal(anyhow::anyhow!("beginning a transaction: {msg}"))));
-            }
+            fail_all(batch.into_iter().map(|(_, reply)| reply), &e, "beginning a transaction");
             return;
         }
     };
@@ -88,10 +85,7 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
     if db.backend == crate::db::Backend::Postgres
         && let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await
     {
-        let msg = e.to_string();
-        for (_, reply) in batch {
-            let _ = reply.send(Err(ApiError::Internal(anyhow::anyhow!("taking the log lock: {msg}"))));
-        }
+        fail_all(batch.into_iter().map(|(_, reply)| reply), &e, "taking the log lock");
         return;
     }
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -114,11 +108,21 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
                 let _ = reply.send(outcome);
             }
         }
-        Err(e) => {
-            let msg = e.to_string();
-            for (_, reply) in outcomes {
-                let _ = reply.send(Err(ApiError::Internal(anyhow::anyhow!("committing: {msg}"))));
-            }
-        }
+        Err(e) => fail_all(outcomes.into_iter().map(|(_, reply)| reply), &e, "committing"),
+    }
+}
+
+/// Answers every push of a batch that could not be written: 503 when the database is busy or
+/// unreachable (the phone retries; nothing was acknowledged), else an internal error.
+fn fail_all(
+    replies: impl Iterator<Item = oneshot::Sender<Result<Vec<Rejection>, ApiError>>>,
+    e: &sqlx::Error,
+    doing: &str,
+) {
+    let transient = crate::db::is_transient(e);
+    let msg = e.to_string();
+    for reply in replies {
+        let err = if transient { ApiError::Unavailable } else { ApiError::Internal(anyhow::anyhow!("{doing}: {msg}")) };
+        let _ = reply.send(Err(err));
     }
 }
