@@ -1,5 +1,6 @@
 //! End-to-end tests: one test binary, each test on a real server on port 0 with a fresh database.
 
+mod abuse;
 mod access;
 mod auth;
 mod budgets;
