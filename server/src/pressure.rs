@@ -32,6 +32,8 @@ pub struct Pressure {
     budget_wait: Duration,
     argon2: Arc<Semaphore>,
     argon2_wait: Duration,
+    /// The hashing slots' memory, reused (one buffer per slot at most).
+    argon2_memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
     max_body: usize,
     body_grace: Duration,
     body_min_rate: u64,
@@ -66,6 +68,7 @@ impl Pressure {
             budget_wait: Duration::from_millis(limits.budget_wait_ms),
             argon2: Arc::new(Semaphore::new(limits.argon2_concurrency.max(1))),
             argon2_wait: Duration::from_millis(limits.argon2_queue_ms),
+            argon2_memory: Arc::default(),
             max_body: limits.max_body_bytes,
             body_grace: Duration::from_secs(limits.body_timeout_secs),
             body_min_rate: limits.body_min_rate.max(1),
@@ -100,14 +103,21 @@ impl Pressure {
     }
 
     /// Runs a password hash (Argon2id: 19 MiB and a core for a fraction of a second) on the
-    /// blocking pool once one of the few hashing slots is free; 503 if none frees up in time.
-    pub async fn hash<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    /// blocking pool once one of the few hashing slots is free, in that slot's memory; 503 if
+    /// none frees up in time.
+    pub async fn hash<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<argon2::Block>) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let slot = tokio::time::timeout(self.argon2_wait, self.argon2.clone().acquire_owned())
             .await
             .map_err(|_| ApiError::Unavailable)?
             .map_err(|_| ApiError::Unavailable)?;
+        let pool = self.argon2_memory.clone();
         tokio::task::spawn_blocking(move || {
-            let out = work();
+            let mut memory = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+            let out = work(&mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
             drop(slot);
             out
         })

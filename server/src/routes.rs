@@ -211,7 +211,7 @@ async fn token(
     .await?
     .ok_or(ApiError::Unauthorized)?;
     let stored: Vec<u8> = row.get(1);
-    if !constant_time_eq(&stored, &auth::hash_secret(&req.device_secret)) {
+    if !auth::constant_time_eq(&stored, &auth::hash_secret(&req.device_secret)) {
         return Err(ApiError::Unauthorized);
     }
     if row.get::<Option<i64>, _>(2).is_some() {
@@ -256,8 +256,4 @@ async fn me(auth: AuthDevice) -> Json<MeResponse> {
         commune_id: auth.commune,
         village_id: auth.village,
     })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

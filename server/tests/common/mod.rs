@@ -61,8 +61,14 @@ impl Instance {
 
     /// Starts one on `port` and waits until `/readyz` answers.
     pub async fn start_on(db_url: &str, port: u16) -> Instance {
+        Instance::start_with(db_url, port, &[]).await
+    }
+
+    /// Starts one on `port` with more flags and waits until `/readyz` answers.
+    pub async fn start_with(db_url: &str, port: u16, flags: &[&str]) -> Instance {
         let child = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
             .args(["--database-url", db_url, "--bind", &format!("127.0.0.1:{port}")])
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -89,6 +95,26 @@ impl Drop for Instance {
 }
 
 impl Instance {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory, KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Its open file descriptors (Linux).
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|d| d.count()).unwrap_or(0)
+    }
+
     /// `kill -9` (`Child::kill` is SIGKILL): no shutdown, no flush, nothing finished.
     pub fn kill(self) {
         drop(self);
