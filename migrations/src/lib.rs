@@ -16,6 +16,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "device scope", include_str!("../sqlite/0003_device_scope.sql")),
     (4, "pending bounds", include_str!("../sqlite/0004_pending_bounds.sql")),
     (5, "throttle", include_str!("../sqlite/0005_throttle.sql")),
+    (6, "reports and duplicates", include_str!("../sqlite/0006_report_projection.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -25,6 +26,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "device scope", include_str!("../postgres/0003_device_scope.sql")),
     (4, "pending bounds", include_str!("../postgres/0004_pending_bounds.sql")),
     (5, "throttle", include_str!("../postgres/0005_throttle.sql")),
+    (6, "reports and duplicates", include_str!("../postgres/0006_report_projection.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -41,6 +41,18 @@ pub struct Db {
 /// How many reader connections each server instance opens.
 pub const READERS: u32 = 8;
 
+/// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters; 64 rows of a dozen columns stay
+/// far below, and PostgreSQL's 65,535).
+pub const ROWS_PER_INSERT: usize = 64;
+
+/// `head VALUES ($1, …), (…) tail` for `rows` rows of `columns` parameters each.
+pub fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", (1..=columns).map(|c| format!("${}", r * columns + c)).collect::<Vec<_>>().join(", ")))
+        .collect();
+    format!("{head} VALUES {}{tail}", values.join(", "))
+}
+
 /// How long a statement waits for another writer of the SQLite file by default (milliseconds).
 pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
 

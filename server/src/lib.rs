@@ -5,6 +5,8 @@
 //! Shape: [`serve`] takes a bound listener, the state and a shutdown future (the caller owns
 //! I/O and signals, as in mini-redis), so tests start it on port 0 with a fresh database.
 
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -13,12 +15,15 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod device_file;
+pub mod duplicates;
 pub mod error;
 pub mod listener;
 pub mod login;
 pub mod metrics;
 pub mod openapi;
+pub mod policy;
 pub mod pressure;
+pub mod reports;
 pub mod routes;
 pub mod state;
 pub mod sync;
@@ -37,6 +42,10 @@ pub fn now_ms() -> i64 {
 pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::Result<state::AppState> {
     let db = db::Db::open_with(database_url, limits.db_busy_timeout_ms).await?;
     let keys = auth::Keys::load_or_create(&db).await?;
+    let projected = reports::projection::backfill(&db).await?;
+    if projected > 0 {
+        tracing::info!(records = projected, "report projection filled in for records stored before it");
+    }
     let writer = sync::Writer::start(db.clone());
     let metrics = Arc::new(metrics::Metrics::default());
     let pressure = Arc::new(pressure::Pressure::new(&limits));

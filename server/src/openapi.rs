@@ -45,6 +45,24 @@ fn record_id_param() -> Value {
     json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }])
 }
 
+/// The query of the report endpoints: one period and options.
+fn report_params() -> Value {
+    let text = |name: &str, description: &str| json!({ "name": name, "in": "query", "schema": { "type": "string" }, "description": description });
+    json!([
+        text("month", "YYYY-MM (exactly one of month, quarter, year, action_month, or from and to)"),
+        text("quarter", "YYYY-Qn"),
+        text("year", "YYYY"),
+        text("action_month", "YYYY: 15 November to 15 December"),
+        text("from", "YYYY-MM-DD, with to"),
+        text("to", "YYYY-MM-DD, with from"),
+        { "name": "approved_only", "in": "query", "schema": { "type": "boolean", "default": false } },
+        { "name": "by", "in": "query", "schema": { "type": "string", "enum": ["village", "unit"], "default": "village" } },
+        { "name": "lang", "in": "query", "schema": { "type": "string", "enum": ["vi", "en"], "default": "vi" } },
+        { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["xlsx", "csv"], "default": "xlsx" }, "description": "export only" },
+        { "name": "exact", "in": "query", "schema": { "type": "boolean", "default": false }, "description": "export only; GBV focal points only; audited" }
+    ])
+}
+
 /// The document.
 pub fn document() -> Value {
     let authed = json!([{ "bearer": [] }]);
@@ -102,6 +120,36 @@ pub fn document() -> Value {
                     "by_age_group": { "type": "object", "additionalProperties": { "$ref": "#/components/schemas/Cell" } },
                     "by_service": { "type": "object", "additionalProperties": { "$ref": "#/components/schemas/Cell" } },
                     "by_case_status": { "type": "object", "additionalProperties": { "$ref": "#/components/schemas/Cell" } } } },
+                "ReportCell": { "oneOf": [ { "type": "integer" }, { "type": "string", "description": "\"<5\" (suppressed) or text" } ] },
+                "ReportRow": { "type": "object", "required": ["label", "cells"], "properties": {
+                    "label": { "type": "string" }, "cells": { "type": "array", "items": reference("ReportCell") } } },
+                "ReportTable": { "type": "object", "required": ["key", "title", "row_heading", "columns", "rows"], "properties": {
+                    "key": { "type": "string", "description": "stable id, e.g. activities_by_type" }, "title": { "type": "string" },
+                    "row_heading": { "type": "string" }, "columns": { "type": "array", "items": { "type": "string" } },
+                    "rows": { "type": "array", "items": reference("ReportRow") },
+                    "totals": { "allOf": [reference("ReportRow")], "nullable": true } } },
+                "Report": { "type": "object", "required": ["title", "commune", "period", "generated_at", "tables"], "properties": {
+                    "title": { "type": "string" }, "commune": { "type": "string" }, "period": { "type": "string" },
+                    "generated_at": { "type": "string" }, "tables": { "type": "array", "items": reference("ReportTable") } } },
+                "ResolveRequest": { "type": "object", "required": ["field"], "properties": {
+                    "field": { "type": "string", "example": "attendance_female" }, "choice": { "type": "integer", "minimum": 0 },
+                    "value": { "description": "a code, number, date, text, or list of codes, as in RecordView" } } },
+                "HistoryEntry": { "type": "object", "additionalProperties": true, "properties": {
+                    "at_ms": { "type": "integer" }, "device": { "type": "string", "format": "uuid", "nullable": true },
+                    "user": { "type": "string", "format": "uuid", "nullable": true },
+                    "changes": { "type": "array", "items": { "type": "object", "properties": {
+                        "field": { "type": "string" }, "from": {}, "to": {} } } } } },
+                "DuplicatePair": { "type": "object", "required": ["first", "second", "detected_at"], "properties": {
+                    "first": reference("RecordView"), "second": reference("RecordView"), "detected_at": { "type": "integer" } } },
+                "MergeRequest": { "type": "object", "required": ["keep", "drop"], "properties": {
+                    "keep": { "type": "string", "format": "uuid" }, "drop": { "type": "string", "format": "uuid" },
+                    "take": { "type": "array", "items": { "type": "string" }, "description": "fields whose value comes from drop" } } },
+                "DismissRequest": { "type": "object", "required": ["first", "second"], "properties": {
+                    "first": { "type": "string", "format": "uuid" }, "second": { "type": "string", "format": "uuid" } } },
+                "Village": { "type": "object", "required": ["id", "name"], "properties": {
+                    "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" } } },
+                "Unit": { "type": "object", "required": ["code", "name"], "properties": {
+                    "code": { "type": "string" }, "name": { "type": "string" } } },
                 "DeviceInfo": { "type": "object", "properties": {
                     "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
                     "enrolled_at": { "type": "integer" }, "revoked_at": { "type": "integer", "nullable": true },
@@ -148,6 +196,35 @@ pub fn document() -> Value {
                 "responses": with_errors(json!({ "200": ok("the case after the update", reference("RecordView")) }), &["400", "401", "403", "404", "422"]) } },
             "/api/v1/reports/gbv": { "get": { "summary": "GBV aggregates, small cells suppressed (reviewers, focal points)", "security": authed,
                 "responses": with_errors(json!({ "200": ok("aggregates", reference("GbvAggregates")) }), &auth_errors) } },
+            "/api/v1/records/{id}/resolve": { "post": { "summary": "Resolve a conflict: choose one of its values (choice) or enter one (value)", "security": authed, "parameters": record_id_param(),
+                "requestBody": body("ResolveRequest"),
+                "responses": with_errors(json!({ "200": ok("the record after the edit", reference("RecordView")) }), &["400", "401", "403", "404", "409", "422"]) } },
+            "/api/v1/records/{id}/restore": { "post": { "summary": "Restore a soft-deleted record (admins; audited)", "security": authed, "parameters": record_id_param(),
+                "responses": with_errors(json!({ "200": ok("the record after the restore", reference("RecordView")) }), &["401", "403", "404", "409", "422"]) } },
+            "/api/v1/records/{id}/history": { "get": { "summary": "Every change of a record: when, device, user, fields from → to (GBV: focal points, audited)", "security": authed, "parameters": record_id_param(),
+                "responses": with_errors(json!({ "200": ok("changes, oldest first", json!({ "type": "array", "items": reference("HistoryEntry") })) }), &["401", "403", "404"]) } },
+            "/api/v1/duplicates": { "get": { "summary": "Open suspected duplicates (reviewers)", "security": authed,
+                "responses": with_errors(json!({ "200": ok("pairs, oldest first", json!({ "type": "array", "items": reference("DuplicatePair") })) }), &auth_errors) } },
+            "/api/v1/duplicates/merge": { "post": { "summary": "Merge a pair: keep one with the values chosen per field, soft-delete the other (reviewers)", "security": authed,
+                "requestBody": body("MergeRequest"),
+                "responses": with_errors(json!({ "200": ok("the kept record", reference("RecordView")) }), &["400", "401", "403", "404", "409", "422"]) } },
+            "/api/v1/duplicates/dismiss": { "post": { "summary": "Not a duplicate: never suggested again (reviewers)", "security": authed,
+                "requestBody": body("DismissRequest"),
+                "responses": with_errors(json!({ "200": { "description": "dismissed" } }), &["400", "401", "403", "404"]) } },
+            "/api/v1/reports": { "get": { "summary": "The plan-shaped report of a period (reviewers: GBV suppressed; GBV focal points: exact, audited)", "security": authed,
+                "parameters": report_params(),
+                "responses": with_errors(json!({ "200": ok("the report", reference("Report")) }), &["400", "401", "403"]) } },
+            "/api/v1/reports/completeness": { "get": { "summary": "Which villages and units have reported for the period, against the deadline", "security": authed,
+                "parameters": report_params(),
+                "responses": with_errors(json!({ "200": ok("a table by village and one by unit", json!({ "type": "array", "items": reference("ReportTable") })) }), &["400", "401", "403"]) } },
+            "/api/v1/reports/export": { "get": { "summary": "The report and completeness as XLSX or CSV (GBV suppressed unless a focal point asks exact=true, audited)", "security": authed,
+                "parameters": report_params(),
+                "responses": with_errors(json!({ "200": { "description": "the file", "content": {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}, "text/csv": {} } } }), &["400", "401", "403"]) } },
+            "/api/v1/villages": { "get": { "summary": "The villages of the caller's commune", "security": authed,
+                "responses": with_errors(json!({ "200": ok("villages by name", json!({ "type": "array", "items": reference("Village") })) }), &["401", "403"]) } },
+            "/api/v1/units": { "get": { "summary": "The organising units of the caller's commune", "security": authed,
+                "responses": with_errors(json!({ "200": ok("units by name", json!({ "type": "array", "items": reference("Unit") })) }), &["401", "403"]) } },
             "/api/v1/admin/users/{username}/devices": { "get": { "summary": "A user's devices (admins)", "security": authed,
                 "parameters": [{ "name": "username", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": with_errors(json!({ "200": ok("devices", json!({ "type": "array", "items": reference("DeviceInfo") })) }), &["401", "403", "404"]) } },

@@ -19,6 +19,9 @@ pub mod wire;
 
 pub use field::{Edit, Field, GeoPoint, MergeKind};
 pub use ids::{CommuneId, Date, DeviceId, RecordId, UserId, VillageId};
-pub use record::{Attribution, Conflict, ConflictValue, Editor, Record, RecordError, RecordView, SCHEMA_VERSION};
+pub use record::{
+    Attribution, Conflict, ConflictValue, Editor, FieldChange, HistoryEntry, Record, RecordError, RecordView,
+    SCHEMA_VERSION,
+};
 pub use schema::{Coded, Lang, RecordKind, ReviewState, Role};
 pub use validate::{Rule, ValidationError, validate};

@@ -3,7 +3,7 @@
 //! it stored); a malformed body refuses the whole push.
 
 use super::writer::{PendingBounds, WriteJob};
-use crate::auth::{AuthDevice, Role};
+use crate::auth::AuthDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
 use sotay_sync_core::inspect::inspect_change;
@@ -44,6 +44,7 @@ pub(super) struct Prepared {
     deleted: bool,
     event_date: Option<String>,
     created_by: Vec<u8>,
+    facts: crate::reports::projection::Facts,
 }
 
 /// Stores a push. Three phases, so the expensive part runs on every core while SQLite's single
@@ -130,7 +131,14 @@ pub(crate) async fn ingest(
         max_bytes: l.max_pending_bytes,
         max_age_ms: l.pending_max_age_secs.saturating_mul(1000),
     };
+    let activities: Vec<RecordId> =
+        ready.iter().filter(|p| p.scope.kind == RecordKind::Activity).map(|p| p.id).collect();
     rejected.extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready, pending }).await?);
+    // 4. Suspected duplicates among what was stored (after the commit: nothing is lost if this
+    // fails, and the next edit of either record looks again).
+    if let Err(e) = crate::duplicates::detect(&state.db, auth.commune, &activities).await {
+        tracing::warn!(error = %e, "looking for suspected duplicates failed");
+    }
     Ok(rejected)
 }
 
@@ -422,6 +430,7 @@ fn prepare(
         deleted: view.deleted,
         event_date: view.held_on.or(view.reported_on).map(|d| d.to_string()),
         created_by: view.created.user.map(|u| u.as_bytes().to_vec()).unwrap_or_default(),
+        facts: crate::reports::projection::Facts::of(&view),
         incoming,
     })
 }
@@ -477,16 +486,6 @@ async fn write_pending(
     Ok(())
 }
 
-/// Rows per multi-row INSERT: statements are the writer's overhead, so they carry many rows.
-const ROWS_PER_INSERT: usize = 64;
-
-fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| format!("({})", (1..=columns).map(|c| format!("${}", r * columns + c)).collect::<Vec<_>>().join(", ")))
-        .collect();
-    format!("{head} VALUES {}{tail}", values.join(", "))
-}
-
 /// Appends the new changes to the log and writes the merged records, many rows per statement.
 /// Sequence numbers are assigned here, in order, inside the write transaction: SQLite has one
 /// writer, so they are also in commit order and a cursor never skips a change.
@@ -509,8 +508,8 @@ async fn write_log_and_records(
             records.push((next - 1, p));
         }
     }
-    for chunk in log.chunks(ROWS_PER_INSERT) {
-        let sql = multi_row_sql(
+    for chunk in log.chunks(crate::db::ROWS_PER_INSERT) {
+        let sql = crate::db::multi_row_sql(
             "INSERT INTO changes (seq, commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)",
             10,
             chunk.len(),
@@ -532,8 +531,8 @@ async fn write_log_and_records(
         }
         q.execute(&mut **tx).await?;
     }
-    for chunk in records.chunks(ROWS_PER_INSERT) {
-        let sql = multi_row_sql(
+    for chunk in records.chunks(crate::db::ROWS_PER_INSERT) {
+        let sql = crate::db::multi_row_sql(
             "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)",
             13,
             chunk.len(),
@@ -560,6 +559,7 @@ async fn write_log_and_records(
         }
         q.execute(&mut **tx).await?;
     }
+    crate::reports::projection::write(tx, records.iter().map(|(_, p)| &p.facts), now).await?;
     Ok(())
 }
 
@@ -577,25 +577,13 @@ struct Scope {
 }
 
 impl Scope {
-    /// Whether this device may change the record (SPEC §5 roles).
+    /// Whether this device may change the record at all (the access policy, `crate::policy`).
     fn writable_by(&self, auth: &AuthDevice, channel: Channel) -> bool {
-        if self.commune != auth.commune {
-            return false;
-        }
-        match (auth.role, self.kind) {
-            (Role::Collaborator, RecordKind::Activity) => auth.village == Some(self.village),
-            (Role::Collaborator, RecordKind::GbvReferral) => {
-                auth.village == Some(self.village) && self.owner_device == auth.device
-            }
-            (Role::Reviewer, RecordKind::Activity) => true,
-            (Role::Reviewer, RecordKind::GbvReferral) => false,
-            // GBV details never reach a phone other than the one that created the case (SPEC §9):
-            // focal points work on cases in the web app, where every view is audited, and update
-            // their status from there.
-            (Role::GbvFocalPoint, RecordKind::GbvReferral) => channel == Channel::Api,
-            (Role::GbvFocalPoint, RecordKind::Activity) => false,
-            // Admins restore deleted records from the web app; the write rules allow nothing else.
-            (Role::Admin, _) => channel == Channel::Api,
-        }
+        let rel = crate::policy::Relation {
+            same_commune: self.commune == auth.commune,
+            own_village: self.commune == auth.commune && auth.village == Some(self.village),
+            own_device: self.commune == auth.commune && self.owner_device == auth.device,
+        };
+        crate::policy::may_write(auth.role, self.kind, rel, channel)
     }
 }

@@ -29,6 +29,8 @@ async fn every_route_against_every_role() {
     let activity = lan.add_activity(10, 5);
     let case = lan.device.create(RecordKind::GbvReferral, &gbv_edits("TY-0007"), NOW_MS).unwrap();
     let (to_approve, to_return) = (lan.add_activity(1, 1), lan.add_activity(2, 2));
+    let deleted = lan.add_activity(3, 3);
+    lan.device.delete(deleted, NOW_MS + 1).unwrap();
     let today = sotay_sync_core::Date::new(2026, 11, 29).unwrap();
     lan.device.submit(to_approve, today, NOW_MS).unwrap();
     lan.device.submit(to_return, today, NOW_MS).unwrap();
@@ -69,6 +71,17 @@ async fn every_route_against_every_role() {
         (("POST", "/api/v1/records/{id}/return"), [401, 403, 403, 200, 403, 403, 403, 401]),
         (("POST", "/api/v1/records/{id}/case-status"), [401, 403, 403, 403, 200, 403, 403, 401]),
         (("GET", "/api/v1/reports/gbv"), [401, 403, 403, 200, 200, 403, 403, 401]),
+        (("POST", "/api/v1/records/{id}/resolve"), [401, 200, 404, 200, 403, 403, 403, 401]),
+        (("POST", "/api/v1/records/{id}/restore"), [401, 403, 403, 403, 403, 200, 403, 401]),
+        (("GET", "/api/v1/records/{id}/history"), [401, 200, 404, 200, 200, 403, 403, 401]),
+        (("GET", "/api/v1/duplicates"), [401, 403, 403, 200, 403, 403, 403, 401]),
+        (("POST", "/api/v1/duplicates/merge"), [401, 403, 403, 404, 403, 403, 403, 401]),
+        (("POST", "/api/v1/duplicates/dismiss"), [401, 403, 403, 404, 403, 403, 403, 401]),
+        (("GET", "/api/v1/reports"), [401, 403, 403, 200, 200, 403, 403, 401]),
+        (("GET", "/api/v1/reports/completeness"), [401, 403, 403, 200, 200, 200, 403, 401]),
+        (("GET", "/api/v1/reports/export"), [401, 403, 403, 200, 200, 403, 403, 401]),
+        (("GET", "/api/v1/villages"), [401, 200, 200, 200, 200, 200, 403, 401]),
+        (("GET", "/api/v1/units"), [401, 200, 200, 200, 200, 200, 403, 401]),
         (("GET", "/api/v1/admin/users/{username}/devices"), [401, 403, 403, 403, 403, 200, 403, 401]),
         (("POST", "/api/v1/admin/devices/{id}/revoke"), [401, 403, 403, 403, 403, 200, 403, 401]),
         (("GET", "/api/v1/admin/audit"), [401, 403, 403, 403, 403, 200, 403, 401]),
@@ -107,6 +120,21 @@ async fn every_route_against_every_role() {
                     Some(format!(r#"{{"case_status":"{}"}}"#, ["receiving_support", "closed"][i % 2]).into_bytes()),
                 ),
                 "/api/v1/admin/users/{username}/devices" => ("/api/v1/admin/users/lan/devices".into(), None),
+                "/api/v1/records/{id}/resolve" => (
+                    format!("/api/v1/records/{activity}/resolve"),
+                    Some(format!(r#"{{"field":"attendance_female","value":{}}}"#, 20 + i).into_bytes()),
+                ),
+                "/api/v1/records/{id}/restore" => (format!("/api/v1/records/{deleted}/restore"), Some(Vec::new())),
+                "/api/v1/records/{id}/history" => (format!("/api/v1/records/{activity}/history"), None),
+                "/api/v1/duplicates/merge" => {
+                    (path.into(), Some(format!(r#"{{"keep":"{activity}","drop":"{to_approve}"}}"#).into_bytes()))
+                }
+                "/api/v1/duplicates/dismiss" => {
+                    (path.into(), Some(format!(r#"{{"first":"{activity}","second":"{to_approve}"}}"#).into_bytes()))
+                }
+                "/api/v1/reports" | "/api/v1/reports/completeness" | "/api/v1/reports/export" => {
+                    (format!("{path}?year=2026"), None)
+                }
                 "/api/v1/admin/devices/{id}/revoke" => {
                     let victim = app.device("hoa").await.device.identity().device;
                     (format!("/api/v1/admin/devices/{victim}/revoke"), Some(Vec::new()))

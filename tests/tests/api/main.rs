@@ -6,5 +6,6 @@ mod auth;
 mod budgets;
 mod demo;
 mod pending;
+mod reports;
 mod sync;
 mod write_rules;

@@ -3,10 +3,14 @@
 //! checks the caller may see that record; GBV case details are shown only to the phone that
 //! created the case and to GBV focal points, and every such view by a focal point is audited.
 
+pub mod actions;
+pub mod reports;
+
 use crate::admin::{self, audit};
 use crate::auth::{AuthDevice, Role};
 use crate::error::{ApiError, body_rejection};
 use crate::login::require;
+use crate::policy::{self, Read, Relation};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -31,26 +35,9 @@ pub struct RecordQuery {
     pub after: Option<RecordId>,
 }
 
-/// How a caller may see one record.
-enum Access {
-    Hidden,
-    Visible,
-    /// Visible, and the view must be audited (a GBV case seen by a focal point).
-    Audited,
-}
-
-fn access(auth: &AuthDevice, commune: &[u8], village: &[u8], kind: RecordKind, owner: &[u8]) -> Access {
-    if commune != auth.commune.as_bytes() {
-        return Access::Hidden;
-    }
-    let own_village = auth.village.is_some_and(|v| v.as_bytes() == village);
-    match (auth.role, kind) {
-        (Role::Collaborator, RecordKind::Activity) if own_village => Access::Visible,
-        (Role::Collaborator, RecordKind::GbvReferral) if owner == auth.device.as_bytes() => Access::Visible,
-        (Role::Reviewer | Role::GbvFocalPoint, RecordKind::Activity) => Access::Visible,
-        (Role::GbvFocalPoint, RecordKind::GbvReferral) => Access::Audited,
-        _ => Access::Hidden,
-    }
+/// How the caller may see one stored record (the access policy, `crate::policy`).
+pub(super) fn access(auth: &AuthDevice, commune: &[u8], village: &[u8], kind: RecordKind, owner: &[u8]) -> Read {
+    policy::read(auth.role, kind, Relation::of(auth, commune, village, owner), Channel::Api)
 }
 
 /// `GET /api/v1/records`: the records the caller may see, newest id last.
@@ -66,27 +53,33 @@ pub async fn list_records(
         Some(k) => Some(RecordKind::from_code(k).ok_or_else(|| ApiError::BadRequest("kind: unknown".into()))?),
     };
     let limit = i64::from(q.limit.unwrap_or(500).clamp(1, 5000));
-    let rows = sqlx::query(
-        "SELECT id, village_id, kind, owner_device, view FROM records
-         WHERE commune_id = $1 AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR village_id = $3) AND id > $4
-         ORDER BY id LIMIT $5",
-    )
-    .bind(auth.commune.as_bytes().as_slice())
-    .bind(kind.map(|k| k.code()))
-    .bind(q.village.map(|v| v.as_bytes().to_vec()))
-    .bind(q.after.map(|a| a.as_bytes().to_vec()).unwrap_or_default())
-    .bind(limit)
-    .fetch_all(&state.db.read)
-    .await?;
+    // What the caller may read is decided in the query (derived from the policy), so a page is
+    // full unless it is the last.
+    let filter = policy::read_filter(&auth, 5);
+    let sql = format!(
+        "SELECT r.id, r.village_id, r.kind, r.owner_device, r.view FROM records r
+         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND r.id > $3 AND {}
+         ORDER BY r.id LIMIT $4",
+        filter.sql
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(kind.map(|k| k.code()))
+        .bind(q.village.map(|v| v.as_bytes().to_vec()))
+        .bind(q.after.map(|a| a.as_bytes().to_vec()).unwrap_or_default())
+        .bind(limit);
+    for b in filter.binds {
+        query = query.bind(b);
+    }
+    let rows = query.fetch_all(&state.db.read).await?;
     let mut out = Vec::new();
     let mut audited = Vec::new();
     for row in rows {
         let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
         let owner: Vec<u8> = row.get(3);
         match access(&auth, auth.commune.as_bytes(), &row.get::<Vec<u8>, _>(1), kind, &owner) {
-            Access::Hidden => continue,
-            Access::Audited => audited.push(row.get::<Vec<u8>, _>(0)),
-            Access::Visible => {}
+            Read::Hidden => continue,
+            Read::Audited => audited.push(row.get::<Vec<u8>, _>(0)),
+            Read::Readable => {}
         }
         out.push(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?);
     }
@@ -118,13 +111,13 @@ pub async fn get_record(
     let village: Vec<u8> = row.get(1);
     let owner: Vec<u8> = row.get(3);
     match access(&auth, &commune, &village, kind, &owner) {
-        Access::Hidden => return Err(ApiError::NotFound),
-        Access::Audited => {
+        Read::Hidden => return Err(ApiError::NotFound),
+        Read::Audited => {
             let mut tx = state.db.begin_write().await?;
             audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id.as_bytes()), "record").await?;
             tx.commit().await?;
         }
-        Access::Visible => {}
+        Read::Readable => {}
     }
     Ok(Json(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?))
 }
@@ -146,7 +139,7 @@ pub struct CaseStatusRequest {
 /// An edit the server makes for a person in the web app: the record is loaded, changed as this
 /// session's device (its own Automerge actor, the user as author) and the change goes through the
 /// same ingest as a phone's push, so it is checked, logged and synced like any other.
-async fn server_edit(
+pub(super) async fn server_edit(
     state: &AppState,
     auth: &AuthDevice,
     id: RecordId,
@@ -160,11 +153,12 @@ async fn server_edit(
         .await?
         .ok_or(ApiError::NotFound)?;
     let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
-    if matches!(
-        access(auth, &row.get::<Vec<u8>, _>(0), &row.get::<Vec<u8>, _>(1), kind, &row.get::<Vec<u8>, _>(3)),
-        Access::Hidden
-    ) {
-        return Err(ApiError::NotFound);
+    let rel = Relation::of(auth, &row.get::<Vec<u8>, _>(0), &row.get::<Vec<u8>, _>(1), &row.get::<Vec<u8>, _>(3));
+    if !policy::may_write(auth.role, kind, rel, Channel::Api) {
+        return Err(match policy::read(auth.role, kind, rel, Channel::Api) {
+            Read::Hidden => ApiError::NotFound,
+            _ => ApiError::Forbidden("your role may not change this record".into()),
+        });
     }
     // The write rules say whether this role may do this at all before the record's state is
     // looked at (so a role that may never approve hears 403, not "already approved"); the change
@@ -200,7 +194,7 @@ async fn server_edit(
     Ok(Json(record.view()))
 }
 
-fn path_id(id: Result<Path<RecordId>, PathRejection>) -> Result<RecordId, ApiError> {
+pub(super) fn path_id(id: Result<Path<RecordId>, PathRejection>) -> Result<RecordId, ApiError> {
     id.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }
 
@@ -409,7 +403,7 @@ async fn admin_user_in_commune(
     sotay_sync_core::UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)
 }
 
-fn corrupt() -> ApiError {
+pub(super) fn corrupt() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("a stored row is corrupt"))
 }
 

@@ -1,0 +1,222 @@
+//! `GET /api/v1/reports`, `/api/v1/reports/completeness`, `/api/v1/reports/export` and the
+//! commune's villages and units: the HTTP edge of `crate::reports` (query validation, roles,
+//! audit of exact GBV figures, download headers). The reports themselves know nothing of HTTP.
+
+use crate::admin::audit;
+use crate::auth::{AuthDevice, Role};
+use crate::error::ApiError;
+use crate::login::require;
+use crate::reports::build::{self, Gbv, GroupBy};
+use crate::reports::period::{Period, PeriodQuery};
+use crate::reports::table::{Report, Table};
+use crate::reports::{completeness, export};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sotay_sync_core::{CommuneId, Lang, VillageId};
+use sqlx::Row;
+
+/// Query of the report endpoints: one period (see [`PeriodQuery`]) and options.
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    /// The period.
+    #[serde(flatten)]
+    pub period: PeriodQuery,
+    /// `true`: only approved records count (default `false`: every record not deleted).
+    pub approved_only: Option<String>,
+    /// `village` (default) or `unit`: the rows of the activity tables.
+    pub by: Option<String>,
+    /// `vi` (default) or `en`.
+    pub lang: Option<String>,
+    /// Export only: `xlsx` (default) or `csv`.
+    pub format: Option<String>,
+    /// Export only, GBV focal points only: `true` for exact GBV figures (audited).
+    pub exact: Option<String>,
+}
+
+/// What a report query asks for, checked.
+struct Asked {
+    period: Period,
+    approved_only: bool,
+    by: GroupBy,
+    lang: Lang,
+}
+
+fn flag(name: &str, v: &Option<String>) -> Result<bool, ApiError> {
+    match v.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!("{name} must be true or false, not {other:?}"))),
+    }
+}
+
+fn read(q: Result<Query<ReportQuery>, QueryRejection>) -> Result<(ReportQuery, Asked), ApiError> {
+    let Query(q) = q.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let period = Period::parse(&q.period).map_err(ApiError::BadRequest)?;
+    let by = match q.by.as_deref() {
+        None | Some("village") => GroupBy::Village,
+        Some("unit") => GroupBy::Unit,
+        Some(other) => return Err(ApiError::BadRequest(format!("by must be village or unit, not {other:?}"))),
+    };
+    let lang = match q.lang.as_deref() {
+        None | Some("vi") => Lang::Vi,
+        Some("en") => Lang::En,
+        Some(other) => return Err(ApiError::BadRequest(format!("lang must be vi or en, not {other:?}"))),
+    };
+    let approved_only = flag("approved_only", &q.approved_only)?;
+    Ok((q, Asked { period, approved_only, by, lang }))
+}
+
+/// The commune's name and report deadline (`MM-DD`).
+async fn commune(state: &AppState, id: CommuneId) -> Result<(String, String), ApiError> {
+    let row = sqlx::query("SELECT name, report_deadline FROM communes WHERE id = $1")
+        .bind(id.as_bytes().as_slice())
+        .fetch_one(&state.db.read)
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Builds the report for the caller; exact GBV figures are audited.
+async fn build_for(state: &AppState, auth: &AuthDevice, asked: &Asked, gbv: Gbv) -> Result<Report, ApiError> {
+    let (name, _) = commune(state, auth.commune).await?;
+    let req = build::Request {
+        commune: auth.commune,
+        period: asked.period.clone(),
+        approved_only: asked.approved_only,
+        by: asked.by,
+        gbv,
+        lang: asked.lang,
+    };
+    let report = build::report(&state.db, &name, &req).await?;
+    Ok(report)
+}
+
+/// Writes the audit row of exact GBV figures leaving the database.
+async fn audit_exact(state: &AppState, auth: &AuthDevice, action: &str, period: &Period) -> Result<(), ApiError> {
+    let mut tx = state.db.begin_write().await?;
+    audit(&mut tx, Some(auth.user), Some(auth.device), action, None, &format!("{} to {}", period.from, period.to))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `GET /api/v1/reports`: the plan-shaped report of the caller's commune for a period. Reviewers
+/// get GBV figures suppressed; GBV focal points get them exact (audited).
+pub async fn report(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    q: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Json<Report>, ApiError> {
+    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    let (_, asked) = read(q)?;
+    let gbv = if auth.role == Role::GbvFocalPoint { Gbv::Exact } else { Gbv::Suppressed };
+    if gbv == Gbv::Exact {
+        audit_exact(&state, &auth, "gbv.report", &asked.period).await?;
+    }
+    Ok(Json(build_for(&state, &auth, &asked, gbv).await?))
+}
+
+/// `GET /api/v1/reports/completeness`: which villages and units have reported for the period,
+/// against the commune's deadline.
+pub async fn completeness(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    q: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Json<Vec<Table>>, ApiError> {
+    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint, Role::Admin])?;
+    let (_, asked) = read(q)?;
+    let (_, deadline) = commune(&state, auth.commune).await?;
+    let tables =
+        completeness::tables(&state.db, auth.commune, &deadline, &asked.period, crate::now_ms(), asked.lang).await?;
+    Ok(Json(tables))
+}
+
+/// `GET /api/v1/reports/export`: the report as an XLSX workbook or a CSV file. GBV figures are
+/// suppressed, unless a GBV focal point asks for them exact (`exact=true`, audited).
+pub async fn export(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    q: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    let (q, asked) = read(q)?;
+    let exact = flag("exact", &q.exact)?;
+    if exact && auth.role != Role::GbvFocalPoint {
+        return Err(ApiError::Forbidden("only a GBV focal point may export exact GBV figures".into()));
+    }
+    let gbv = if exact { Gbv::Exact } else { Gbv::Suppressed };
+    let report = build_for(&state, &auth, &asked, gbv).await?;
+    let (_, deadline) = commune(&state, auth.commune).await?;
+    let mut report = report;
+    report.tables.extend(
+        completeness::tables(&state.db, auth.commune, &deadline, &asked.period, crate::now_ms(), asked.lang).await?,
+    );
+    if exact {
+        audit_exact(&state, &auth, "gbv.export", &asked.period).await?;
+    }
+    let stem = format!("bao-cao-{}-{}", asked.period.from, asked.period.to);
+    let (body, content_type, file) = match q.format.as_deref() {
+        None | Some("xlsx") => (
+            export::xlsx(&report).map_err(|e| ApiError::Internal(anyhow::anyhow!("writing the workbook: {e}")))?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            format!("{stem}.xlsx"),
+        ),
+        Some("csv") => (export::csv(&report), "text/csv; charset=utf-8", format!("{stem}.csv")),
+        Some(other) => return Err(ApiError::BadRequest(format!("format must be xlsx or csv, not {other:?}"))),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A village of the commune.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Village {
+    /// Its id.
+    pub id: VillageId,
+    /// Its name.
+    pub name: String,
+}
+
+/// An organising unit of the commune.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Unit {
+    /// Its code (what records carry in `unit`).
+    pub code: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// `GET /api/v1/villages`: the villages of the caller's commune, by name.
+pub async fn villages(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Vec<Village>>, ApiError> {
+    let rows = sqlx::query("SELECT id, name FROM villages WHERE commune_id = $1 ORDER BY name")
+        .bind(auth.commune.as_bytes().as_slice())
+        .fetch_all(&state.db.read)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let id = VillageId::from_slice(&r.get::<Vec<u8>, _>(0))
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a stored village id is corrupt")))?;
+            Ok(Village { id, name: r.get(1) })
+        })
+        .collect::<Result<_, _>>()
+        .map(Json)
+}
+
+/// `GET /api/v1/units`: the organising units of the caller's commune, by name.
+pub async fn units(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Vec<Unit>>, ApiError> {
+    let rows = sqlx::query("SELECT code, name FROM units WHERE commune_id = $1 ORDER BY name")
+        .bind(auth.commune.as_bytes().as_slice())
+        .fetch_all(&state.db.read)
+        .await?;
+    Ok(Json(rows.iter().map(|r| Unit { code: r.get(0), name: r.get(1) }).collect()))
+}

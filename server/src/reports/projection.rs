@@ -1,0 +1,163 @@
+//! The report projection: a narrow row of typed columns per record (`record_facts`) and a row per
+//! member of its sets (`record_members`), derived from the record's view and written in the same
+//! transaction as the record, by both engines. Reports are then plain `GROUP BY`s over typed
+//! columns: no engine-specific JSON functions, no documents read.
+//!
+//! Records stored before the projection existed are filled in on start ([`backfill`]).
+
+use crate::db::{Db, ROWS_PER_INSERT, multi_row_sql};
+use sotay_sync_core::schema::Coded;
+use sotay_sync_core::{RecordId, RecordView};
+use sqlx::{Any, Row, Transaction};
+
+/// A record's row of the projection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    record: RecordId,
+    commune: Vec<u8>,
+    village: Vec<u8>,
+    kind: &'static str,
+    unit: Option<String>,
+    plan_item: Option<&'static str>,
+    activity_type: Option<&'static str>,
+    format: Option<&'static str>,
+    event_date: Option<String>,
+    female: Option<i64>,
+    male: Option<i64>,
+    ethnic_minority: Option<i64>,
+    survivor_sex: Option<&'static str>,
+    age_group: Option<&'static str>,
+    setting: Option<&'static str>,
+    case_status: Option<&'static str>,
+    review_state: &'static str,
+    deleted: bool,
+    conflicted: bool,
+    /// (set field, member code)
+    members: Vec<(&'static str, &'static str)>,
+}
+
+impl Facts {
+    /// The projection of a record's view.
+    pub fn of(v: &RecordView) -> Facts {
+        let mut members: Vec<(&'static str, &'static str)> = Vec::new();
+        members.extend(v.topics.iter().map(|t| ("topics", t.code())));
+        members.extend(v.violence_types.iter().map(|t| ("violence_types", t.code())));
+        members.extend(v.referred_to.iter().map(|t| ("referred_to", t.code())));
+        Facts {
+            record: v.id,
+            commune: v.commune.as_bytes().to_vec(),
+            village: v.village.as_bytes().to_vec(),
+            kind: v.kind.code(),
+            unit: v.unit.clone(),
+            plan_item: v.plan_item.map(|c| c.code()),
+            activity_type: v.activity_type.map(|c| c.code()),
+            format: v.format.map(|c| c.code()),
+            event_date: v.held_on.or(v.reported_on).map(|d| d.to_string()),
+            female: v.attendance_female,
+            male: v.attendance_male,
+            ethnic_minority: v.attendance_ethnic_minority,
+            survivor_sex: v.survivor_sex.map(|c| c.code()),
+            age_group: v.survivor_age_group.map(|c| c.code()),
+            setting: v.setting.map(|c| c.code()),
+            case_status: v.case_status.map(|c| c.code()),
+            review_state: v.review_state.code(),
+            deleted: v.deleted,
+            conflicted: !v.conflicts.is_empty() || v.delete_conflict,
+            members,
+        }
+    }
+}
+
+/// Writes the projection of these records (new or changed) inside the transaction that writes
+/// them. A record's first row keeps its `first_stored_at`.
+pub async fn write<'a>(
+    tx: &mut Transaction<'_, Any>,
+    facts: impl IntoIterator<Item = &'a Facts>,
+    now: i64,
+) -> sqlx::Result<()> {
+    let facts: Vec<&Facts> = facts.into_iter().collect();
+    for chunk in facts.chunks(ROWS_PER_INSERT) {
+        let sql = multi_row_sql(
+            "INSERT INTO record_facts (record_id, commune_id, village_id, kind, unit, plan_item, activity_type, format,
+                event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, review_state,
+                deleted, conflicted, first_stored_at)",
+            20,
+            chunk.len(),
+            " ON CONFLICT (record_id) DO UPDATE SET unit = excluded.unit, plan_item = excluded.plan_item,
+                activity_type = excluded.activity_type, format = excluded.format, event_date = excluded.event_date,
+                female = excluded.female, male = excluded.male, ethnic_minority = excluded.ethnic_minority,
+                survivor_sex = excluded.survivor_sex, age_group = excluded.age_group, setting = excluded.setting,
+                case_status = excluded.case_status, review_state = excluded.review_state, deleted = excluded.deleted,
+                conflicted = excluded.conflicted",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for f in chunk {
+            q = q
+                .bind(f.record.as_bytes().as_slice())
+                .bind(f.commune.as_slice())
+                .bind(f.village.as_slice())
+                .bind(f.kind)
+                .bind(f.unit.as_deref())
+                .bind(f.plan_item)
+                .bind(f.activity_type)
+                .bind(f.format)
+                .bind(f.event_date.as_deref())
+                .bind(f.female)
+                .bind(f.male)
+                .bind(f.ethnic_minority)
+                .bind(f.survivor_sex)
+                .bind(f.age_group)
+                .bind(f.setting)
+                .bind(f.case_status)
+                .bind(f.review_state)
+                .bind(f.deleted)
+                .bind(f.conflicted)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM record_members WHERE record_id IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for f in chunk {
+            q = q.bind(f.record.as_bytes().as_slice());
+        }
+        q.execute(&mut **tx).await?;
+        let members: Vec<(&Facts, &str, &str)> =
+            chunk.iter().flat_map(|f| f.members.iter().map(move |&(field, code)| (*f, field, code))).collect();
+        for rows in members.chunks(ROWS_PER_INSERT) {
+            let sql =
+                multi_row_sql("INSERT INTO record_members (record_id, commune_id, field, code)", 4, rows.len(), "");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (f, field, code) in rows {
+                q = q.bind(f.record.as_bytes().as_slice()).bind(f.commune.as_slice()).bind(*field).bind(*code);
+            }
+            q.execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills in the projection of records stored before it existed (from their stored views).
+/// Returns how many records it projected.
+pub async fn backfill(db: &Db) -> anyhow::Result<usize> {
+    let mut done = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT r.view FROM records r LEFT JOIN record_facts f ON f.record_id = r.id
+             WHERE f.record_id IS NULL LIMIT 500",
+        )
+        .fetch_all(&db.read)
+        .await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        let facts: Vec<Facts> = rows
+            .iter()
+            .map(|r| serde_json::from_str::<RecordView>(&r.get::<String, _>(0)).map(|v| Facts::of(&v)))
+            .collect::<Result<_, _>>()?;
+        let mut tx = db.begin_write().await?;
+        write(&mut tx, &facts, crate::now_ms()).await?;
+        tx.commit().await?;
+        done += facts.len();
+    }
+}
