@@ -7,5 +7,6 @@ mod budgets;
 mod demo;
 mod pending;
 mod reports;
+mod review;
 mod sync;
 mod write_rules;
