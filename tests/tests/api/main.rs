@@ -6,6 +6,7 @@ mod auth;
 mod budgets;
 mod demo;
 mod pending;
+mod policy;
 mod reports;
 mod review;
 mod sync;
