@@ -131,12 +131,31 @@ pub async fn login(
     let role = Role::from_code(&row.get::<String, _>(3)).ok_or(ApiError::Unauthorized)?;
     let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or(ApiError::Unauthorized)?;
     let village = row.get::<Option<Vec<u8>>, _>(5).and_then(|v| VillageId::from_slice(&v));
-    let device = DeviceId(uuid::Uuid::new_v4());
+    // One session device per person: the Automerge actor of everything they change in the web
+    // app, so their edits are attributed to one device however often they log in. A revoked one
+    // is replaced.
+    let existing = sqlx::query(
+        "SELECT id FROM devices WHERE user_id = $1 AND kind = 'web' AND revoked_at IS NULL ORDER BY enrolled_at DESC LIMIT 1",
+    )
+    .bind(user.as_bytes().as_slice())
+    .fetch_optional(&mut *tx)
+    .await?
+    .and_then(|r| DeviceId::from_slice(&r.get::<Vec<u8>, _>(0)));
+    let device = existing.unwrap_or_else(|| DeviceId(uuid::Uuid::new_v4()));
     let session =
         crate::auth::AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
-    let name = format!("web session from {}", addr.ip());
-    crate::admin::insert_device(&mut tx, &session, &name, &auth::new_device_secret(), crate::admin::DeviceKind::Web)
-        .await?;
+    if existing.is_some() {
+        sqlx::query("UPDATE devices SET scope = $1, last_seen_at = $2 WHERE id = $3")
+            .bind(session.scope_key())
+            .bind(now)
+            .bind(device.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        let name = format!("web session from {}", addr.ip());
+        let kind = crate::admin::DeviceKind::Web;
+        crate::admin::insert_device(&mut tx, &session, &name, &auth::new_device_secret(), kind).await?;
+    }
     audit(&mut tx, Some(user), Some(device), "login.success", None, &ip).await?;
     tx.commit().await?;
     let ttl = state.limits.token_ttl_secs;

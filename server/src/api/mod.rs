@@ -143,7 +143,7 @@ pub(super) async fn server_edit(
     state: &AppState,
     auth: &AuthDevice,
     id: RecordId,
-    audit_action: Option<&str>,
+    audit_action: Option<&'static str>,
     intent: Effect,
     action: impl FnOnce(&mut sotay_sync_core::Record, i64) -> Result<Vec<u8>, sotay_sync_core::RecordError>,
 ) -> Result<Json<RecordView>, ApiError> {
@@ -178,18 +178,15 @@ pub(super) async fn server_edit(
         record: id.as_bytes().to_vec(),
         changes: vec![sotay_sync_core::wire::ChangeBytes(change)],
     }];
-    if let Some(refused) = crate::sync::ingest(state, auth, &push, crate::sync::Channel::Api).await?.pop() {
+    if let Some(refused) =
+        crate::sync::ingest_audited(state, auth, &push, crate::sync::Channel::Api, audit_action).await?.pop()
+    {
         // The write rules (sotay_sync_core::rules) decided; say why in the answer's terms.
         return Err(match (refused.code.as_str(), refused.reason.as_deref()) {
             (_, Some("review_transition")) => ApiError::Conflict(refused.message),
             ("forbidden", _) => ApiError::Forbidden(refused.message),
             _ => ApiError::Unprocessable(refused.message),
         });
-    }
-    if let Some(action) = audit_action {
-        let mut tx = state.db.begin_write().await?;
-        audit(&mut tx, Some(auth.user), Some(auth.device), action, Some(id.as_bytes()), "").await?;
-        tx.commit().await?;
     }
     Ok(Json(record.view()))
 }

@@ -60,6 +60,18 @@ pub(crate) async fn ingest(
     push: &[RecordChanges],
     channel: Channel,
 ) -> Result<Vec<Rejection>, ApiError> {
+    ingest_audited(state, auth, push, channel, None).await
+}
+
+/// [`ingest`], writing an audit row with this action for every record stored, in the same
+/// transaction as the record (a GBV case update and its audit row stand or fall together).
+pub(crate) async fn ingest_audited(
+    state: &AppState,
+    auth: &AuthDevice,
+    push: &[RecordChanges],
+    channel: Channel,
+    audit: Option<&'static str>,
+) -> Result<Vec<Rejection>, ApiError> {
     // Decode and check attribution before touching the database.
     let mut batches = Vec::with_capacity(push.len());
     let mut rejected = Vec::new();
@@ -133,7 +145,8 @@ pub(crate) async fn ingest(
     };
     let activities: Vec<RecordId> =
         ready.iter().filter(|p| p.scope.kind == RecordKind::Activity).map(|p| p.id).collect();
-    rejected.extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready, pending }).await?);
+    rejected
+        .extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready, pending, audit }).await?);
     // 4. Suspected duplicates among what was stored (after the commit: nothing is lost if this
     // fails, and the next edit of either record looks again).
     if let Err(e) = crate::duplicates::detect(&state.db, auth.commune, &activities).await {
@@ -203,7 +216,7 @@ impl Refused {
 /// is still the version it was merged from (optimistic concurrency; a record changed meanwhile is
 /// merged again here), then writes pending changes, the log and the records.
 pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
-    let WriteJob { auth, channel, ids, prepared, pending } = job;
+    let WriteJob { auth, channel, ids, prepared, pending, audit } = job;
     let mut rejected = Vec::new();
     let now = crate::now_ms();
     // Waiting changes expire: what they wait for is a phone's own earlier change, and a phone
@@ -260,6 +273,11 @@ pub(super) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
         ready.push(p);
     }
     write_log_and_records(tx, &auth, &ready, now).await?;
+    if let Some(action) = audit {
+        for p in &ready {
+            crate::admin::audit(tx, Some(auth.user), Some(auth.device), action, Some(p.id.as_bytes()), "").await?;
+        }
+    }
     Ok(rejected)
 }
 

@@ -19,7 +19,7 @@
 mod ingest;
 mod writer;
 
-pub(crate) use ingest::{Channel, ingest};
+pub(crate) use ingest::{Channel, ingest, ingest_audited};
 pub use writer::Writer;
 
 use crate::auth::{AuthDevice, Role};

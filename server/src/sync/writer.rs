@@ -24,6 +24,8 @@ pub(super) struct WriteJob {
     pub(super) ids: Vec<sotay_sync_core::RecordId>,
     pub(super) prepared: Vec<Prepared>,
     pub(super) pending: PendingBounds,
+    /// An audit action to write with each stored record, in the same transaction.
+    pub(super) audit: Option<&'static str>,
 }
 
 /// Bounds on the changes one device may leave waiting for their dependencies.

@@ -59,9 +59,12 @@ async fn check(seed: u64, page: usize) {
     let other = admin::create_commune(&app.state.db, "Phúc Hòa").await.unwrap();
     let far = admin::create_village(&app.state.db, other, "Thôn Bắc").await.unwrap();
     let role = Role::Collaborator;
-    admin::create_user(&app.state.db, NewUser { username: "mai", display_name: "Mai", role, commune: other, village: Some(far) })
-        .await
-        .unwrap();
+    admin::create_user(
+        &app.state.db,
+        NewUser { username: "mai", display_name: "Mai", role, commune: other, village: Some(far) },
+    )
+    .await
+    .unwrap();
     let _ = c;
     let mut rng = seed;
     let mut next = move |n: u64| {
@@ -75,7 +78,8 @@ async fn check(seed: u64, page: usize) {
     for name in ["lan", "hoa", "minh", "mai", "lan"] {
         let mut phone = app.device(name).await;
         for _ in 0..next(6) {
-            let id = phone.device.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS + i64::from(i)).unwrap();
+            let id =
+                phone.device.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS + i64::from(i)).unwrap();
             if next(4) == 0 {
                 phone.device.delete(id, NOW_MS + 1).unwrap();
             }
@@ -101,7 +105,8 @@ async fn check(seed: u64, page: usize) {
             .iter()
             .filter(|r| {
                 let kind = RecordKind::from_code(&r.get::<String, _>(3)).unwrap();
-                let rel = Relation::of(&auth, &r.get::<Vec<u8>, _>(1), &r.get::<Vec<u8>, _>(2), &r.get::<Vec<u8>, _>(4));
+                let rel =
+                    Relation::of(&auth, &r.get::<Vec<u8>, _>(1), &r.get::<Vec<u8>, _>(2), &r.get::<Vec<u8>, _>(4));
                 policy::read(auth.role, kind, rel, Channel::Api) != Read::Hidden
             })
             .map(|r| uuid::Uuid::from_slice(&r.get::<Vec<u8>, _>(0)).unwrap().to_string())

@@ -217,3 +217,60 @@ async fn the_history_says_who_changed_what_when_and_gbv_history_is_for_focal_poi
     assert!(history.to_string().contains("TY-0009"));
     assert_eq!(app.audit_count("gbv.view").await, before + 1, "a focal point's view of a case's history is audited");
 }
+
+#[tokio::test]
+async fn a_case_update_and_its_audit_row_are_one_transaction() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut lan = app.device("lan").await;
+    let case = lan.device.create(RecordKind::GbvReferral, &gbv_edits("TY-0011"), NOW_MS).unwrap();
+    lan.sync().await;
+    let focal = app.web_login("focal").await;
+    // The audit log refuses this one action: the update must not be stored without its row.
+    let refuse = match backend() {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log WHEN NEW.action = 'gbv.update'
+             BEGIN SELECT RAISE(ABORT, 'audit down'); END",
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.action = 'gbv.update' THEN RAISE EXCEPTION 'audit down'; END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_down()",
+        ],
+    };
+    for sql in refuse {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&app.state.db.write).await.unwrap();
+    }
+    let path = format!("/api/v1/records/{case}/case-status");
+    let (status, _) = json(&app, "POST", &path, &focal, Some(serde_json::json!({ "case_status": "closed" }))).await;
+    assert_eq!(status, 500);
+    let stored = app.server_record(case).await.unwrap().view();
+    assert_eq!(stored.case_status, Some(CaseStatus::Referred), "no update without its audit row");
+    sqlx::raw_sql("DROP TRIGGER audit_down ON audit_log; DROP FUNCTION audit_down()")
+        .execute(&app.state.db.write)
+        .await
+        .or(sqlx::raw_sql("DROP TRIGGER audit_down").execute(&app.state.db.write).await)
+        .unwrap();
+    let (status, _) = json(&app, "POST", &path, &focal, Some(serde_json::json!({ "case_status": "closed" }))).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.server_record(case).await.unwrap().view().case_status, Some(CaseStatus::Closed));
+}
+
+#[tokio::test]
+async fn a_person_keeps_one_session_device_across_logins() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let first = app.web_login("reviewer").await;
+    let second = app.web_login("reviewer").await;
+    let me = |t: String| {
+        let app = &app;
+        async move { serde_json::from_str::<Value>(&app.call("GET", "/api/v1/me", Some(&t), None).await.1).unwrap() }
+    };
+    let (a, b) = (me(first).await, me(second).await);
+    assert_eq!(a["device_id"], b["device_id"], "their web edits come from one Automerge actor");
+    let devices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE kind = 'web'")
+        .fetch_one(&app.state.db.read)
+        .await
+        .unwrap();
+    assert_eq!(devices, 1);
+}
