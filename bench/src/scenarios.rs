@@ -20,7 +20,8 @@ const NOW_MS: i64 = 1_795_651_200_000;
 /// Runs in the child process: a server on port 0, its port printed on stdout, stopped when the
 /// parent closes stdin (so it never outlives the benchmark).
 pub async fn serve_child(db_url: &str) -> anyhow::Result<()> {
-    let state = sotay_server::build_state(db_url, Limits::default()).await?;
+    let detect_duplicates = std::env::var("SOTAY_DETECT_DUPLICATES").map_or(true, |v| v != "false");
+    let state = sotay_server::build_state(db_url, Limits { detect_duplicates, ..Limits::default() }).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("PORT {}", listener.local_addr()?.port());
     sotay_server::serve(listener, state, async {
@@ -33,15 +34,21 @@ pub async fn serve_child(db_url: &str) -> anyhow::Result<()> {
 }
 
 /// A server process.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    fn start(db_url: &str) -> anyhow::Result<Server> {
+    pub(crate) fn start(db_url: &str) -> anyhow::Result<Server> {
+        Server::start_with(db_url, true)
+    }
+
+    /// Starts one, looking for suspected duplicates or not.
+    fn start_with(db_url: &str, detect_duplicates: bool) -> anyhow::Result<Server> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["--serve", db_url])
+            .env("SOTAY_DETECT_DUPLICATES", detect_duplicates.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -64,7 +71,7 @@ impl Server {
             .map_or(0.0, |kib| kib / 1024.0)
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
@@ -98,13 +105,13 @@ async fn enrol(http: &reqwest::Client, base: &str, code: &str) -> anyhow::Result
 
 /// A fresh database with one commune, `villages` villages with one collaborator each, and
 /// `codes_per_village` enrolment codes per collaborator.
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    db_url: String,
+    pub(crate) db_url: String,
     /// Enrolment codes, by village.
     codes: Vec<Vec<String>>,
     villages: Vec<VillageId>,
-    commune: sotay_sync_core::CommuneId,
+    pub(crate) commune: sotay_sync_core::CommuneId,
 }
 
 async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setup> {
@@ -112,7 +119,7 @@ async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setu
 }
 
 /// Like [`setup`], on a fresh database of the PostgreSQL server at `postgres` when given.
-async fn setup_on(villages: usize, codes_per_village: usize, postgres: Option<&str>) -> anyhow::Result<Setup> {
+pub(crate) async fn setup_on(villages: usize, codes_per_village: usize, postgres: Option<&str>) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let db_url = match postgres {
         None => format!("sqlite://{}", dir.path().join("bench.db").display()),
@@ -180,6 +187,9 @@ pub async fn run_all(args: &Args) -> anyhow::Result<()> {
     if wanted(args, "concurrent") {
         concurrent(args, &mut out).await?;
     }
+    if wanted(args, "report") {
+        crate::reports::reports(args, &mut out).await?;
+    }
     let failed: Vec<&str> = out.all.iter().filter(|f| f.pass == Some(false)).map(|f| f.name.as_str()).collect();
     if !args.json {
         println!(
@@ -199,45 +209,22 @@ pub async fn run_all(args: &Args) -> anyhow::Result<()> {
 /// merge-plus-insert limit.
 async fn ingest(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let (devices, per) = if args.quick { (10, 200) } else { (10, 1000) };
-    // One phone in each of ten villages: each pushes its own records (a phone does not receive
-    // another village's, so this measures the server's ingest, not phones applying downloads).
-    let s = setup(devices, 1).await?;
-    let server = Server::start(&s.db_url)?;
-    let http = reqwest::Client::new();
-    let mut sims = Vec::new();
-    for (d, code) in s.codes.iter().map(|c| &c[0]).enumerate() {
-        let mut sim = enrol(&http, &server.base, code).await?;
-        sim.sync().await?; // provisioned, as a phone in service is
-        create_activities(&mut sim, (d * per) as u32, per as u32)?;
-        sims.push(sim);
-    }
-    let changes: Vec<Vec<u8>> = sims
-        .iter()
-        .flat_map(|s| s.device.store().outbox(usize::MAX).unwrap_or_else(|e| match e {}))
-        .map(|e| e.change)
-        .collect();
     let total = devices * per;
-
-    let t = Instant::now();
-    let tasks: Vec<_> = sims.into_iter().map(|mut sim| tokio::spawn(async move { sim.sync().await })).collect();
-    let mut errors = 0;
-    for t in tasks {
-        if !matches!(t.await, Ok(Ok(_))) {
-            errors += 1;
-        }
-    }
-    let secs = t.elapsed().as_secs_f64();
-    server.stop();
-    let stored: i64 = {
-        let db = sotay_server::db::Db::open(&s.db_url).await?;
-        let n = sqlx::query("SELECT COUNT(*) FROM records").fetch_one(&db.read).await?.get(0);
-        db.close().await;
-        n
-    };
-    let missing = total as i64 - stored;
-
-    let (merge_rate, raw_rate) = raw_limits(&changes).await?;
+    // The same push without looking for suspected duplicates, for what that costs.
+    let (bare_secs, _, _, _) = ingest_once(devices, per, false).await?;
+    let (secs, errors, missing, changes) = ingest_once(devices, per, true).await?;
     let rate = total as f64 / secs;
+    out.print(
+        Figure::target(
+            "ingest time added by duplicate detection",
+            (secs / bare_secs - 1.0).max(0.0) * 100.0,
+            "%",
+            Goal::AtMost,
+            10.0,
+        )
+        .with_limit(total as f64 / bare_secs),
+    );
+    let (merge_rate, raw_rate) = raw_limits(&changes).await?;
     out.print(Figure::info("Automerge in-memory merge (load change, project, save), all cores", merge_rate, "rec/s"));
     out.print(Figure::info("raw limit: that merge + SQLite inserts of the same bytes", raw_rate, "rec/s"));
     out.print(
@@ -264,12 +251,51 @@ async fn ingest(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     }
     out.print(Figure::target(
         "ingest errors and records missing",
-        (errors + missing.max(0)) as f64,
+        (errors as i64 + missing.max(0)) as f64,
         "count",
         Goal::AtMost,
         0.0,
     ));
     Ok(())
+}
+
+/// One ingest run: the seconds to push every device's records, errors, records missing, and
+/// the change bytes pushed.
+async fn ingest_once(devices: usize, per: usize, detect: bool) -> anyhow::Result<(f64, usize, i64, Vec<Vec<u8>>)> {
+    // One phone in each of ten villages: each pushes its own records (a phone does not receive
+    // another village's, so this measures the server's ingest, not phones applying downloads).
+    let s = setup(devices, 1).await?;
+    let server = Server::start_with(&s.db_url, detect)?;
+    let http = reqwest::Client::new();
+    let mut sims = Vec::new();
+    for (d, code) in s.codes.iter().map(|c| &c[0]).enumerate() {
+        let mut sim = enrol(&http, &server.base, code).await?;
+        sim.sync().await?; // provisioned, as a phone in service is
+        create_activities(&mut sim, (d * per) as u32, per as u32)?;
+        sims.push(sim);
+    }
+    let changes: Vec<Vec<u8>> = sims
+        .iter()
+        .flat_map(|s| s.device.store().outbox(usize::MAX).unwrap_or_else(|e| match e {}))
+        .map(|e| e.change)
+        .collect();
+    let t = Instant::now();
+    let tasks: Vec<_> = sims.into_iter().map(|mut sim| tokio::spawn(async move { sim.sync().await })).collect();
+    let mut errors = 0;
+    for t in tasks {
+        if !matches!(t.await, Ok(Ok(_))) {
+            errors += 1;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    server.stop();
+    let stored: i64 = {
+        let db = sotay_server::db::Db::open(&s.db_url).await?;
+        let n = sqlx::query("SELECT COUNT(*) FROM records").fetch_one(&db.read).await?.get(0);
+        db.close().await;
+        n
+    };
+    Ok((secs, errors, (devices * per) as i64 - stored, changes))
 }
 
 /// A record merged by the raw-limit loop: id, saved document, projection JSON, its change.

@@ -101,6 +101,9 @@ pub struct Limits {
     /// How long a write waits for another writer of the SQLite file, milliseconds; past it, 503.
     #[arg(long, env = "SOTAY_DB_BUSY_TIMEOUT_MS", default_value_t = crate::db::DEFAULT_BUSY_TIMEOUT_MS)]
     pub db_busy_timeout_ms: u64,
+    /// Look for suspected duplicates among the activities of every push (`duplicates.rs`).
+    #[arg(long, env = "SOTAY_DETECT_DUPLICATES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub detect_duplicates: bool,
 }
 
 impl Default for Limits {
@@ -128,6 +131,7 @@ impl Default for Limits {
             argon2_concurrency: 2,
             argon2_queue_ms: 3000,
             db_busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT_MS,
+            detect_duplicates: true,
         }
     }
 }

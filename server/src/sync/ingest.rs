@@ -149,7 +149,9 @@ pub(crate) async fn ingest_audited(
         .extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready, pending, audit }).await?);
     // 4. Suspected duplicates among what was stored (after the commit: nothing is lost if this
     // fails, and the next edit of either record looks again).
-    if let Err(e) = crate::duplicates::detect(&state.db, auth.commune, &activities).await {
+    if state.limits.detect_duplicates
+        && let Err(e) = crate::duplicates::detect(&state.db, auth.commune, &activities).await
+    {
         tracing::warn!(error = %e, "looking for suspected duplicates failed");
     }
     Ok(rejected)
