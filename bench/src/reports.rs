@@ -25,12 +25,20 @@ async fn reports_on(args: &Args, out: &mut Printer, postgres: Option<&str>) -> a
     let n: i64 = if args.quick { 20_000 } else { 100_000 };
     let s = setup_on(10, 1, postgres).await?;
     let db = Db::open(&s.db_url).await?;
-    for (code, name) in [("vhxh", "Phòng Văn hóa-xã hội"), ("hlhpn", "Hội LHPN"), ("mttq", "Mặt trận"), ("thon", "Thôn")] {
+    for (code, name) in
+        [("vhxh", "Phòng Văn hóa-xã hội"), ("hlhpn", "Hội LHPN"), ("mttq", "Mặt trận"), ("thon", "Thôn")]
+    {
         admin::create_unit(&db, s.commune, code, name).await?;
     }
     let reviewer = admin::create_user(
         &db,
-        NewUser { username: "reviewer", display_name: "Reviewer", role: Role::Reviewer, commune: s.commune, village: None },
+        NewUser {
+            username: "reviewer",
+            display_name: "Reviewer",
+            role: Role::Reviewer,
+            commune: s.commune,
+            village: None,
+        },
     )
     .await?;
     admin::set_password(&db, reviewer, "mật-khẩu-đủ-dài").await?;
@@ -146,9 +154,14 @@ async fn fill(db: &Db, commune: sotay_sync_core::CommuneId, n: i64) -> anyhow::R
                 CASE WHEN {s} % 3 = 0 THEN 'approved' ELSE 'submitted' END, FALSE, FALSE, 0
          FROM records r WHERE r.commune_id = $1",
         unit = code(s, 4, &["vhxh", "hlhpn", "mttq", "thon"]),
-        plan = code(s, 11, &["II.1", "II.2", "II.3", "II.4", "II.5", "II.6", "II.7", "II.7.1", "II.7.2", "II.7.3", "II.7.4"]),
+        plan = code(
+            s,
+            11,
+            &["II.1", "II.2", "II.3", "II.4", "II.5", "II.6", "II.7", "II.7.1", "II.7.2", "II.7.3", "II.7.4"]
+        ),
         kind = code(s, 6, &["communication", "training", "dialogue", "exchange", "inspection", "other"]),
-        format = code(s, 7, &["meeting", "club", "contest", "performance", "loudspeaker", "social_network", "door_to_door"]),
+        format =
+            code(s, 7, &["meeting", "club", "contest", "performance", "loudspeaker", "social_network", "door_to_door"]),
         sex = code(s, 3, &["female", "female", "male"]),
         age = code(s, 4, &["under_16", "16_17", "18_59", "60_plus"]),
         setting = code(s, 3, &["family", "public_place", "online"]),

@@ -119,7 +119,11 @@ async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setu
 }
 
 /// Like [`setup`], on a fresh database of the PostgreSQL server at `postgres` when given.
-pub(crate) async fn setup_on(villages: usize, codes_per_village: usize, postgres: Option<&str>) -> anyhow::Result<Setup> {
+pub(crate) async fn setup_on(
+    villages: usize,
+    codes_per_village: usize,
+    postgres: Option<&str>,
+) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let db_url = match postgres {
         None => format!("sqlite://{}", dir.path().join("bench.db").display()),

@@ -145,7 +145,7 @@ pub async fn create_user(db: &Db, u: NewUser<'_>) -> anyhow::Result<UserId> {
 /// Sets a user's password (Argon2id).
 pub async fn set_password(db: &Db, user: UserId, password: &str) -> anyhow::Result<()> {
     let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || crate::login::hash_password(&password)).await??;
+    let hash = tokio::task::spawn_blocking(move || crate::password::hash_password(&password)).await??;
     let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)

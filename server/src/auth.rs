@@ -7,9 +7,9 @@
 //! its user from the database, so a revoked phone is refused on its next request and the scope
 //! of a sync always comes from the server-side user, never from the token or the request.
 
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -186,10 +186,18 @@ impl AuthDevice {
     }
 }
 
-impl FromRequestParts<AppState> for AuthDevice {
+/// The extractor, for any handler state that gives the database and the keys (the application's
+/// `AppState`), so this module does not depend on the HTTP layer's state.
+impl<S> FromRequestParts<S> for AuthDevice
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    std::sync::Arc<Keys>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (db, keys) = (Db::from_ref(state), std::sync::Arc::<Keys>::from_ref(state));
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
         // The scheme is case-insensitive (RFC 9110 §11.1).
         let token = header
@@ -199,7 +207,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
-        let (user, device) = state.keys.verify(token.trim())?;
+        let (user, device) = keys.verify(token.trim())?;
         let row = sqlx::query(
             "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at, d.scope
              FROM devices d JOIN users u ON u.id = d.user_id
@@ -207,7 +215,7 @@ impl FromRequestParts<AppState> for AuthDevice {
         )
         .bind(device.as_bytes().as_slice())
         .bind(user.as_bytes().as_slice())
-        .fetch_optional(&state.db.read)
+        .fetch_optional(&db.read)
         .await?
         .ok_or(ApiError::Unauthorized)?;
         if row.get::<Option<i64>, _>(0).is_some() {
@@ -226,6 +234,11 @@ impl FromRequestParts<AppState> for AuthDevice {
         auth.scope_unrecorded = stored.is_none();
         Ok(auth)
     }
+}
+
+/// Requires one of `roles`, else 403.
+pub fn require(auth: &AuthDevice, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&auth.role) { Ok(()) } else { Err(ApiError::Forbidden("your role may not do this".into())) }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The device's HTTP client: enrolment, tokens and the sync loop over [`Device`]. What a phone
 //! does, in Rust, shared by the `sotay` command line, the end-to-end tests and the benchmark.
 
-use crate::routes::{EnrolRequest, EnrolResponse, TokenRequest, TokenResponse};
+use crate::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use sotay_sync_core::DeviceId;
 use sotay_sync_core::RecordId;
 use sotay_sync_core::device::{Device, DeviceError, DeviceStore};
@@ -143,7 +143,7 @@ impl Client {
     }
 
     /// `GET /api/v1/me`: the token's device and its user's current scope.
-    pub async fn me(&self, token: &str) -> Result<crate::routes::MeResponse, ClientError> {
+    pub async fn me(&self, token: &str) -> Result<MeResponse, ClientError> {
         let bytes = send(self.http.get(format!("{}/api/v1/me", self.base)).bearer_auth(token)).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }

@@ -21,11 +21,14 @@ pub mod listener;
 pub mod login;
 pub mod metrics;
 pub mod openapi;
+pub mod password;
 pub mod policy;
 pub mod pressure;
+pub mod protocol;
 pub mod reports;
 pub mod routes;
 pub mod state;
+pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod throttle;
@@ -46,7 +49,7 @@ pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::
     if projected > 0 {
         tracing::info!(records = projected, "report projection filled in for records stored before it");
     }
-    let writer = sync::Writer::start(db.clone());
+    let writer = store::Writer::start(db.clone());
     let metrics = Arc::new(metrics::Metrics::default());
     let pressure = Arc::new(pressure::Pressure::new(&limits));
     Ok(state::AppState {

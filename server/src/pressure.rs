@@ -11,7 +11,6 @@
 
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -170,11 +169,10 @@ impl Pressure {
 /// Middleware on every route but `/healthz`: a slot among the requests in flight (503 if none),
 /// then the whole body read under its deadline and charged to the memory budget before the
 /// handler sees it. The charge is held until the handler has answered.
-pub async fn bound(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn bound(State(pressure): State<Arc<Pressure>>, req: Request, next: Next) -> Response {
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
-    let pressure = &state.pressure;
     let Ok(_slot) = pressure.in_flight.clone().try_acquire_owned() else {
         return ApiError::Unavailable.into_response();
     };

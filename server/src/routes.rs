@@ -2,13 +2,13 @@
 
 use crate::auth::{self, AuthDevice, Role};
 use crate::error::{ApiError, body_rejection};
+use crate::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use crate::state::AppState;
 use crate::throttle::{self, Action, Key};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use sotay_sync_core::Coded;
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
@@ -63,7 +63,7 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::pressure::bound))
+        .layer(axum::middleware::from_fn_with_state(state.pressure.clone(), crate::pressure::bound))
         .layer(axum::middleware::from_fn_with_state(counters, crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -91,32 +91,6 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     sqlx::query("SELECT 1").execute(&state.db.read).await.map_err(|_| ApiError::Unavailable)?;
     Ok("ready")
-}
-
-/// Body of `POST /api/v1/enrol`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EnrolRequest {
-    /// The one-time code, as shown (separators and case do not matter).
-    pub code: String,
-    /// A name for the device, shown to admins ("Điện thoại của Lan").
-    pub device_name: String,
-}
-
-/// Answer of `POST /api/v1/enrol`: the device's credential. The secret is shown once.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EnrolResponse {
-    /// The new device id (also its Automerge actor).
-    pub device_id: DeviceId,
-    /// The device secret, to exchange for access tokens. Keep it in the platform keystore.
-    pub device_secret: String,
-    /// The enrolled user.
-    pub user_id: UserId,
-    /// The user's role.
-    pub role: Role,
-    /// The user's commune.
-    pub commune_id: CommuneId,
-    /// The user's village, if any.
-    pub village_id: Option<VillageId>,
 }
 
 async fn enrol(
@@ -191,24 +165,6 @@ async fn enrol(
     }))
 }
 
-/// Body of `POST /api/v1/token`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenRequest {
-    /// The device id.
-    pub device_id: DeviceId,
-    /// The device secret from enrolment.
-    pub device_secret: String,
-}
-
-/// Answer of `POST /api/v1/token`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenResponse {
-    /// A bearer token for the API.
-    pub access_token: String,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-}
-
 async fn token(
     State(state): State<AppState>,
     body: Result<Json<TokenRequest>, JsonRejection>,
@@ -242,21 +198,6 @@ async fn token(
     let ttl = state.limits.token_ttl_secs;
     let now_secs = crate::now_ms() as u64 / 1000;
     Ok(Json(TokenResponse { access_token: state.keys.issue(user, req.device_id, now_secs, ttl), expires_in: ttl }))
-}
-
-/// Answer of `GET /api/v1/me`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct MeResponse {
-    /// The user.
-    pub user_id: UserId,
-    /// The device.
-    pub device_id: DeviceId,
-    /// The role.
-    pub role: Role,
-    /// The commune.
-    pub commune_id: CommuneId,
-    /// The village, if any.
-    pub village_id: Option<VillageId>,
 }
 
 async fn me(auth: AuthDevice) -> Json<MeResponse> {

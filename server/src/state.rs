@@ -16,11 +16,23 @@ pub struct AppState {
     /// Limits and lifetimes.
     pub limits: Arc<Limits>,
     /// The group-commit writer of sync pushes.
-    pub writer: crate::sync::Writer,
+    pub writer: crate::store::Writer,
     /// Counters for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Bounds on requests in flight, memory and password hashing.
     pub pressure: Arc<crate::pressure::Pressure>,
     /// Locks on login and enrolment throttle keys.
     pub throttle: Arc<crate::throttle::KeyLocks>,
+}
+
+impl axum::extract::FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Db {
+        state.db.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Keys> {
+    fn from_ref(state: &AppState) -> Arc<Keys> {
+        state.keys.clone()
+    }
 }

@@ -6,10 +6,9 @@
 
 use super::{access, corrupt, path_id, server_edit};
 use crate::admin::audit;
-use crate::auth::{AuthDevice, Role};
+use crate::auth::{AuthDevice, Role, require};
 use crate::duplicates;
 use crate::error::{ApiError, body_rejection};
-use crate::login::require;
 use crate::policy::Read;
 use crate::state::AppState;
 use axum::Json;

@@ -7,9 +7,8 @@ pub mod actions;
 pub mod reports;
 
 use crate::admin::{self, audit};
-use crate::auth::{AuthDevice, Role};
+use crate::auth::{AuthDevice, Role, require};
 use crate::error::{ApiError, body_rejection};
-use crate::login::require;
 use crate::policy::{self, Read, Relation};
 use crate::state::AppState;
 use axum::Json;

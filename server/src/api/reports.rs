@@ -3,9 +3,8 @@
 //! audit of exact GBV figures, download headers). The reports themselves know nothing of HTTP.
 
 use crate::admin::audit;
-use crate::auth::{AuthDevice, Role};
+use crate::auth::{AuthDevice, Role, require};
 use crate::error::ApiError;
-use crate::login::require;
 use crate::reports::build::{self, Gbv, GroupBy};
 use crate::reports::period::{Period, PeriodQuery};
 use crate::reports::table::{Report, Table};

@@ -17,10 +17,9 @@
 //!   the document must map the device's actor to the device's user.
 
 mod ingest;
-mod writer;
 
-pub(crate) use ingest::{Channel, ingest, ingest_audited};
-pub use writer::Writer;
+pub(crate) use crate::store::Channel;
+pub(crate) use ingest::{ingest, ingest_audited};
 
 use crate::auth::{AuthDevice, Role};
 use crate::error::{ApiError, body_rejection};

@@ -7,7 +7,7 @@
 //! flush is shared by every push waiting at that moment. A push that fails is rolled back to its
 //! savepoint and answered with its own error; the others commit.
 
-use super::ingest::{Prepared, write_job};
+use super::records::{Prepared, write_job};
 use crate::auth::AuthDevice;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -18,22 +18,22 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 128;
 
 /// One push to write.
-pub(super) struct WriteJob {
-    pub(super) auth: AuthDevice,
-    pub(super) channel: super::ingest::Channel,
-    pub(super) ids: Vec<sotay_sync_core::RecordId>,
-    pub(super) prepared: Vec<Prepared>,
-    pub(super) pending: PendingBounds,
+pub(crate) struct WriteJob {
+    pub(crate) auth: AuthDevice,
+    pub(crate) channel: super::records::Channel,
+    pub(crate) ids: Vec<sotay_sync_core::RecordId>,
+    pub(crate) prepared: Vec<Prepared>,
+    pub(crate) pending: PendingBounds,
     /// An audit action to write with each stored record, in the same transaction.
-    pub(super) audit: Option<&'static str>,
+    pub(crate) audit: Option<&'static str>,
 }
 
 /// Bounds on the changes one device may leave waiting for their dependencies.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PendingBounds {
-    pub(super) max_changes: i64,
-    pub(super) max_bytes: i64,
-    pub(super) max_age_ms: i64,
+pub(crate) struct PendingBounds {
+    pub(crate) max_changes: i64,
+    pub(crate) max_bytes: i64,
+    pub(crate) max_age_ms: i64,
 }
 
 type Queued = (WriteJob, oneshot::Sender<Result<Vec<Rejection>, ApiError>>);
@@ -53,7 +53,7 @@ impl Writer {
     }
 
     /// Writes a push; returns once it is committed, with the records refused on the way.
-    pub(super) async fn submit(&self, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
+    pub(crate) async fn submit(&self, job: WriteJob) -> Result<Vec<Rejection>, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.queue.send((job, reply)).await.map_err(|_| ApiError::Unavailable)?;
         answer.await.map_err(|_| ApiError::Unavailable)?
