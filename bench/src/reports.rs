@@ -181,8 +181,10 @@ async fn fill(db: &Db, commune: sotay_sync_core::CommuneId, n: i64) -> anyhow::R
             "other",
         ];
         format!(
-            "INSERT INTO record_members (record_id, commune_id, field, code)
-             SELECT r.id, r.commune_id, 'topics', {} FROM records r WHERE r.commune_id = $1 AND {activity}",
+            "INSERT INTO record_members (record_id, commune_id, field, code, kind, event_date, review_state, deleted, people)
+             SELECT f.record_id, f.commune_id, 'topics', {}, f.kind, f.event_date, f.review_state, f.deleted,
+                    f.female + f.male
+             FROM record_facts f JOIN records r ON r.id = f.record_id WHERE f.commune_id = $1 AND {activity}",
             code(&format!("({s} + {offset})"), 10, &codes)
         )
     };
@@ -192,5 +194,9 @@ async fn fill(db: &Db, commune: sotay_sync_core::CommuneId, n: i64) -> anyhow::R
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(commune.as_bytes().as_slice()).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    // A database in service has its statistics (PostgreSQL's autovacuum analyzes a table after a
+    // large insert; the server runs SQLite's `PRAGMA optimize` on start): without them the
+    // planners guess one row.
+    sqlx::query("ANALYZE").execute(&db.write).await?;
     Ok(())
 }

@@ -254,21 +254,17 @@ pub enum Cell {
 /// Counts below this are suppressed.
 pub const SMALL_CELL: u64 = 5;
 
-/// Small-cell suppression of one breakdown: counts from 1 to 4 become `"<5"`; if exactly one cell
-/// is suppressed, the next smallest non-zero cell is suppressed too, so the total cannot reveal it.
+/// Small-cell suppression of one breakdown, by the one rule of `crate::reports::suppress`:
+/// counts from 1 to 4 become `"<5"`, with complementary suppression so that the total cannot
+/// reveal them.
 pub fn suppress(cells: &BTreeMap<String, u64>) -> BTreeMap<String, Cell> {
-    let small = |n: u64| n > 0 && n < SMALL_CELL;
-    let mut hidden: Vec<&String> = cells.iter().filter(|(_, n)| small(**n)).map(|(k, _)| k).collect();
-    if hidden.len() == 1 {
-        let next = cells.iter().filter(|(k, n)| **n > 0 && !hidden.contains(k)).min_by_key(|(_, n)| **n);
-        if let Some((k, _)) = next {
-            hidden.push(k);
-        }
-    }
+    let counts: Vec<Vec<u64>> = cells.values().map(|&n| vec![n]).collect();
+    let hidden = crate::reports::suppress::suppress(&counts);
     cells
         .iter()
-        .map(|(k, n)| {
-            let cell = if hidden.contains(&k) { Cell::Suppressed(format!("<{SMALL_CELL}")) } else { Cell::Count(*n) };
+        .zip(&hidden.cells)
+        .map(|((k, n), h)| {
+            let cell = if h[0] { Cell::Suppressed(format!("<{SMALL_CELL}")) } else { Cell::Count(*n) };
             (k.clone(), cell)
         })
         .collect()

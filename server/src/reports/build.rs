@@ -86,7 +86,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The SQL filter on `record_facts f` of a request (kind bound separately), and its binds.
+/// The SQL filter of a request on `record_facts` or `record_members` (their filter columns are
+/// the same), aliased `f`: commune $1, kind $2, first and last day $3 and $4.
 pub(super) fn filter(approved_only: bool) -> &'static str {
     if approved_only {
         "f.commune_id = $1 AND f.kind = $2 AND f.deleted = FALSE AND f.event_date >= $3 AND f.event_date <= $4 AND f.review_state = 'approved'"
@@ -147,8 +148,10 @@ async fn activity_lines(db: &Db, req: &Request) -> sqlx::Result<Vec<Line>> {
 /// Builds the report.
 pub async fn report(db: &Db, commune_name: &str, req: &Request) -> sqlx::Result<Report> {
     let lang = req.lang;
-    let groups = groups(db, req.commune, req.by).await?;
-    let lines = activity_lines(db, req).await?;
+    // The scans run side by side, each on its own reader connection.
+    let gbv = async { if req.gbv == Gbv::Hidden { Ok(Vec::new()) } else { gbv_tables(db, req).await } };
+    let (groups, lines, topics, gbv) =
+        tokio::try_join!(groups(db, req.commune, req.by), activity_lines(db, req), topics_table(db, req), gbv)?;
     let index: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
     // Records whose village or unit is not in the list (a unit code never registered, or none)
     // get a last row of their own.
@@ -251,11 +254,9 @@ pub async fn report(db: &Db, commune_name: &str, req: &Request) -> sqlx::Result<
             plan,
             &total,
         ),
-        topics_table(db, req).await?,
+        topics,
     ];
-    if req.gbv != Gbv::Hidden {
-        tables.extend(gbv_tables(db, req).await?);
-    }
+    tables.extend(gbv);
     Ok(Report {
         title: t(lang, "Báo cáo kết quả thực hiện công tác bình đẳng giới", "Gender equality work: results"),
         commune: commune_name.to_string(),
@@ -309,9 +310,8 @@ fn counts_table(
 async fn topics_table(db: &Db, req: &Request) -> sqlx::Result<Table> {
     let lang = req.lang;
     let sql = format!(
-        "SELECT m.code, COUNT(*), CAST(SUM(COALESCE(f.female, 0) + COALESCE(f.male, 0)) AS BIGINT)
-         FROM record_members m JOIN record_facts f ON f.record_id = m.record_id
-         WHERE m.field = 'topics' AND {} GROUP BY m.code",
+        "SELECT f.code, COUNT(*), CAST(SUM(f.people) AS BIGINT) FROM record_members f
+         WHERE f.field = 'topics' AND {} GROUP BY f.code",
         filter(req.approved_only)
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -358,8 +358,8 @@ async fn gbv_tables(db: &Db, req: &Request) -> sqlx::Result<Vec<Table>> {
     .fetch_all(&db.read)
     .await?;
     let members = bind(format!(
-        "SELECT m.field, m.code, COUNT(*) FROM record_members m JOIN record_facts f ON f.record_id = m.record_id
-         WHERE m.field IN ('violence_types', 'referred_to') AND {f} GROUP BY m.field, m.code"
+        "SELECT f.field, f.code, COUNT(*) FROM record_members f
+         WHERE f.field IN ('violence_types', 'referred_to') AND {f} GROUP BY f.field, f.code"
     ))
     .fetch_all(&db.read)
     .await?;

@@ -34,11 +34,13 @@ pub struct Facts {
     conflicted: bool,
     /// (set field, member code)
     members: Vec<(&'static str, &'static str)>,
+    /// The record is new to the server: it has no rows to replace.
+    new_record: bool,
 }
 
 impl Facts {
-    /// The projection of a record's view.
-    pub fn of(v: &RecordView) -> Facts {
+    /// The projection of a record's view; `new_record` when the server had nothing of it.
+    pub fn of(v: &RecordView, new_record: bool) -> Facts {
         let mut members: Vec<(&'static str, &'static str)> = Vec::new();
         members.extend(v.topics.iter().map(|t| ("topics", t.code())));
         members.extend(v.violence_types.iter().map(|t| ("violence_types", t.code())));
@@ -64,6 +66,7 @@ impl Facts {
             deleted: v.deleted,
             conflicted: !v.conflicts.is_empty() || v.delete_conflict,
             members,
+            new_record,
         }
     }
 }
@@ -115,21 +118,38 @@ pub async fn write<'a>(
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM record_members WHERE record_id IN ({})", placeholders.join(", "));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for f in chunk {
-            q = q.bind(f.record.as_bytes().as_slice());
+        let changed: Vec<&&Facts> = chunk.iter().filter(|f| !f.new_record).collect();
+        if !changed.is_empty() {
+            let placeholders: Vec<String> = (1..=changed.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("DELETE FROM record_members WHERE record_id IN ({})", placeholders.join(", "));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for f in changed {
+                q = q.bind(f.record.as_bytes().as_slice());
+            }
+            q.execute(&mut **tx).await?;
         }
-        q.execute(&mut **tx).await?;
         let members: Vec<(&Facts, &str, &str)> =
             chunk.iter().flat_map(|f| f.members.iter().map(move |&(field, code)| (*f, field, code))).collect();
         for rows in members.chunks(ROWS_PER_INSERT) {
-            let sql =
-                multi_row_sql("INSERT INTO record_members (record_id, commune_id, field, code)", 4, rows.len(), "");
+            let sql = multi_row_sql(
+                "INSERT INTO record_members (record_id, commune_id, field, code, kind, event_date, review_state, deleted, people)",
+                9,
+                rows.len(),
+                "",
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (f, field, code) in rows {
-                q = q.bind(f.record.as_bytes().as_slice()).bind(f.commune.as_slice()).bind(*field).bind(*code);
+                let people = f.female.unwrap_or(0).max(0) + f.male.unwrap_or(0).max(0);
+                q = q
+                    .bind(f.record.as_bytes().as_slice())
+                    .bind(f.commune.as_slice())
+                    .bind(*field)
+                    .bind(*code)
+                    .bind(f.kind)
+                    .bind(f.event_date.as_deref())
+                    .bind(f.review_state)
+                    .bind(f.deleted)
+                    .bind(people);
             }
             q.execute(&mut **tx).await?;
         }
@@ -153,7 +173,7 @@ pub async fn backfill(db: &Db) -> anyhow::Result<usize> {
         }
         let facts: Vec<Facts> = rows
             .iter()
-            .map(|r| serde_json::from_str::<RecordView>(&r.get::<String, _>(0)).map(|v| Facts::of(&v)))
+            .map(|r| serde_json::from_str::<RecordView>(&r.get::<String, _>(0)).map(|v| Facts::of(&v, false)))
             .collect::<Result<_, _>>()?;
         let mut tx = db.begin_write().await?;
         write(&mut tx, &facts, crate::now_ms()).await?;
