@@ -140,17 +140,24 @@ async fn fill(db: &Db, commune: sotay_sync_core::CommuneId, n: i64) -> anyhow::R
         format!("CASE {column} % {modulus} {} END", arms.join(" "))
     };
     let s = "r.updated_seq";
+    // 2^(expr) for expr in 0..n, as SQL both engines read.
+    let bits = |expr: &str, n: i64| {
+        let arms: Vec<String> = (0..n).map(|i| format!("WHEN {i} THEN {}", 1i64 << i)).collect();
+        format!("CASE {expr} {} END", arms.join(" "))
+    };
     let activity = "r.kind = 'activity'";
     let facts = format!(
         "INSERT INTO record_facts (record_id, commune_id, village_id, kind, unit, plan_item, activity_type, format,
-                event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, review_state,
-                deleted, conflicted, first_stored_at)
+                event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, topics,
+                violence_types, referred_to, review_state, deleted, conflicted, first_stored_at)
          SELECT r.id, r.commune_id, r.village_id, r.kind, {unit}, {plan},
                 CASE WHEN {activity} THEN {kind} END, CASE WHEN {activity} AND {s} % 6 = 0 THEN {format} END,
                 {date}, CASE WHEN {activity} THEN 5 + {s} % 70 END, CASE WHEN {activity} THEN 2 + {s} % 45 END,
                 CASE WHEN {activity} AND {s} % 3 = 0 THEN {s} % 5 END,
                 CASE WHEN {activity} THEN NULL ELSE {sex} END, CASE WHEN {activity} THEN NULL ELSE {age} END,
                 CASE WHEN {activity} THEN NULL ELSE {setting} END, CASE WHEN {activity} THEN NULL ELSE {status} END,
+                CASE WHEN {activity} THEN {topic_a} + {topic_b} ELSE 0 END,
+                CASE WHEN {activity} THEN 0 ELSE {violence} END, CASE WHEN {activity} THEN 0 ELSE {service} END,
                 CASE WHEN {s} % 3 = 0 THEN 'approved' ELSE 'submitted' END, FALSE, FALSE, 0
          FROM records r WHERE r.commune_id = $1",
         unit = code(s, 4, &["vhxh", "hlhpn", "mttq", "thon"]),
@@ -166,33 +173,15 @@ async fn fill(db: &Db, commune: sotay_sync_core::CommuneId, n: i64) -> anyhow::R
         age = code(s, 4, &["under_16", "16_17", "18_59", "60_plus"]),
         setting = code(s, 3, &["family", "public_place", "online"]),
         status = code(s, 3, &["referred", "receiving_support", "closed"]),
+        // Two different topics (bits x mod 10 and x + 3 mod 10), one violence type, one service.
+        topic_a = bits(&format!("{s} % 10"), 10),
+        topic_b = bits(&format!("({s} + 3) % 10"), 10),
+        violence = bits(&format!("{s} % 4"), 4),
+        service = bits(&format!("{s} % 7"), 7),
     );
-    let topics = |offset: i64| {
-        let codes = [
-            "women_leadership",
-            "gender_stereotypes",
-            "gbv_family",
-            "gbv_public",
-            "gbv_online",
-            "sex_ratio_at_birth",
-            "harmful_customs",
-            "administrative_penalties",
-            "gender_equality_law",
-            "other",
-        ];
-        format!(
-            "INSERT INTO record_members (record_id, commune_id, field, code, kind, event_date, review_state, deleted, people)
-             SELECT f.record_id, f.commune_id, 'topics', {}, f.kind, f.event_date, f.review_state, f.deleted,
-                    f.female + f.male
-             FROM record_facts f JOIN records r ON r.id = f.record_id WHERE f.commune_id = $1 AND {activity}",
-            code(&format!("({s} + {offset})"), 10, &codes)
-        )
-    };
     let mut tx = db.begin_write().await?;
     sqlx::query(sqlx::AssertSqlSafe(records)).bind(n).bind(commune.as_bytes().as_slice()).execute(&mut *tx).await?;
-    for sql in [facts, topics(0), topics(3)] {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(commune.as_bytes().as_slice()).execute(&mut *tx).await?;
-    }
+    sqlx::query(sqlx::AssertSqlSafe(facts)).bind(commune.as_bytes().as_slice()).execute(&mut *tx).await?;
     tx.commit().await?;
     // A database in service has its statistics (PostgreSQL's autovacuum analyzes a table after a
     // large insert; the server runs SQLite's `PRAGMA optimize` on start): without them the

@@ -1,6 +1,7 @@
 -- The report projection (server/src/reports/projection.rs): one narrow row of typed columns per
--- record, and one row per member of its sets, written in the same transaction as the record by
--- both engines, so that reports are plain GROUP BYs that never parse JSON or read documents.
+-- record, written in the same transaction as the record by both engines, so that reports are
+-- plain GROUP BYs that never parse JSON or read documents. Sets are bit masks: bit i is the i-th
+-- code of the enumeration in sotay_sync_core::schema (codes are only ever appended).
 -- Rows for records stored before this migration are filled in by the server on start.
 CREATE TABLE record_facts (
     record_id        BLOB PRIMARY KEY REFERENCES records(id),
@@ -20,6 +21,9 @@ CREATE TABLE record_facts (
     age_group        TEXT,
     setting          TEXT,
     case_status      TEXT,
+    topics           INTEGER NOT NULL,
+    violence_types   INTEGER NOT NULL,
+    referred_to      INTEGER NOT NULL,
     review_state     TEXT NOT NULL,
     deleted          INTEGER NOT NULL,
     conflicted       INTEGER NOT NULL,
@@ -28,28 +32,9 @@ CREATE TABLE record_facts (
 );
 -- A report reads only this index (it covers every column an activity table groups or sums).
 CREATE INDEX record_facts_period ON record_facts (commune_id, kind, event_date, deleted, review_state, village_id, unit,
-    activity_type, format, plan_item, female, male, ethnic_minority);
+    activity_type, format, plan_item, female, male, ethnic_minority, topics);
 -- Same-day twins of a record, for duplicate detection.
 CREATE INDEX record_facts_twins ON record_facts (commune_id, village_id, event_date, activity_type);
-
--- Members of a record's sets: topics, violence_types, referred_to. The record's filter columns
--- are repeated here (rewritten with the record's row), so a report by member is one index range
--- scan with no join.
-CREATE TABLE record_members (
-    record_id     BLOB NOT NULL REFERENCES records(id),
-    commune_id    BLOB NOT NULL,
-    field         TEXT NOT NULL,
-    code          TEXT NOT NULL,
-    kind          TEXT NOT NULL,
-    event_date    TEXT,
-    review_state  TEXT NOT NULL,
-    deleted       INTEGER NOT NULL,
-    -- Female plus male attendance of an activity.
-    people        INTEGER NOT NULL,
-    PRIMARY KEY (record_id, field, code)
-);
-CREATE INDEX record_members_period ON record_members (commune_id, field, event_date, kind, deleted, review_state,
-    code, people);
 
 -- The day of the year a commune's villages and units must have reported by (MM-DD; the 2026
 -- plan says 25 November).

@@ -4,6 +4,7 @@
 //! are exact for a GBV focal point and small-cell suppressed for everyone else.
 
 use super::period::Period;
+use super::projection::bit;
 use super::suppress;
 use super::table::{Cell, Report, Row, Table};
 use crate::db::Db;
@@ -86,8 +87,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The SQL filter of a request on `record_facts` or `record_members` (their filter columns are
-/// the same), aliased `f`: commune $1, kind $2, first and last day $3 and $4.
+/// The SQL filter of a request on `record_facts`, aliased `f`: commune $1, kind $2, first and
+/// last day $3 and $4.
 pub(super) fn filter(approved_only: bool) -> &'static str {
     if approved_only {
         "f.commune_id = $1 AND f.kind = $2 AND f.deleted = FALSE AND f.event_date >= $3 AND f.event_date <= $4 AND f.review_state = 'approved'"
@@ -307,11 +308,23 @@ fn counts_table(
     }
 }
 
+/// Counts (and a sum) per member of a set, from rows grouped by the set's mask: a handful of
+/// distinct masks, expanded bit by bit here instead of summing a `CASE` per code in SQL.
+fn per_member<T: Coded + PartialEq>(masks: &[(i64, u64, u64)]) -> Vec<(u64, u64)> {
+    T::ALL
+        .iter()
+        .map(|&c| {
+            let b = bit(c);
+            masks.iter().filter(|(m, ..)| m & b != 0).fold((0, 0), |(n, v), (_, count, value)| (n + count, v + value))
+        })
+        .collect()
+}
+
 async fn topics_table(db: &Db, req: &Request) -> sqlx::Result<Table> {
     let lang = req.lang;
     let sql = format!(
-        "SELECT f.code, COUNT(*), CAST(SUM(f.people) AS BIGINT) FROM record_members f
-         WHERE f.field = 'topics' AND {} GROUP BY f.code",
+        "SELECT f.topics, COUNT(*), CAST(SUM(COALESCE(f.female, 0) + COALESCE(f.male, 0)) AS BIGINT)
+         FROM record_facts f WHERE {} GROUP BY f.topics",
         filter(req.approved_only)
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -321,8 +334,8 @@ async fn topics_table(db: &Db, req: &Request) -> sqlx::Result<Table> {
         .bind(req.period.to.to_string())
         .fetch_all(&db.read)
         .await?;
-    let found: HashMap<String, (u64, u64)> =
-        rows.iter().map(|r| (r.get::<String, _>(0), (r.get::<i64, _>(1) as u64, n(r.get(2))))).collect();
+    let masks: Vec<(i64, u64, u64)> = rows.iter().map(|r| (r.get(0), r.get::<i64, _>(1) as u64, n(r.get(2)))).collect();
+    let counts = per_member::<Topic>(&masks);
     Ok(Table {
         key: "topics".into(),
         title: t(lang, "Chủ đề đã truyền thông", "Topics covered"),
@@ -330,9 +343,10 @@ async fn topics_table(db: &Db, req: &Request) -> sqlx::Result<Table> {
         columns: vec![t(lang, "Số hoạt động", "Activities"), t(lang, "Số lượt người tham dự", "Participants")],
         rows: Topic::ALL
             .iter()
-            .map(|topic| {
-                let (count, people) = found.get(topic.code()).copied().unwrap_or_default();
-                Row { label: topic.label(lang).into(), cells: vec![Cell::Count(count), Cell::Count(people)] }
+            .zip(counts)
+            .map(|(topic, (count, people))| Row {
+                label: topic.label(lang).into(),
+                cells: vec![Cell::Count(count), Cell::Count(people)],
             })
             .collect(),
         // An activity covers several topics: a total would count it several times.
@@ -357,12 +371,14 @@ async fn gbv_tables(db: &Db, req: &Request) -> sqlx::Result<Vec<Table>> {
     ))
     .fetch_all(&db.read)
     .await?;
-    let members = bind(format!(
-        "SELECT f.field, f.code, COUNT(*) FROM record_members f
-         WHERE f.field IN ('violence_types', 'referred_to') AND {f} GROUP BY f.field, f.code"
+    let masks = bind(format!(
+        "SELECT f.violence_types, f.referred_to, COUNT(*) FROM record_facts f WHERE {f}
+         GROUP BY f.violence_types, f.referred_to"
     ))
     .fetch_all(&db.read)
     .await?;
+    let violence: Vec<(i64, u64, u64)> = masks.iter().map(|r| (r.get(0), r.get::<i64, _>(2) as u64, 0)).collect();
+    let services: Vec<(i64, u64, u64)> = masks.iter().map(|r| (r.get(1), r.get::<i64, _>(2) as u64, 0)).collect();
     let pos =
         |all: &[&'static str], v: Option<String>| v.and_then(|v| all.iter().position(|c| *c == v)).unwrap_or(all.len());
     let codes = |all: &[&'static str]| all.to_vec();
@@ -379,8 +395,13 @@ async fn gbv_tables(db: &Db, req: &Request) -> sqlx::Result<Vec<Table>> {
         by_setting[pos(&codes(&settings), r.get(2))][0] += count;
         by_status[pos(&codes(&statuses), r.get(3))][0] += count;
     }
-    let member_counts: BTreeMap<(String, String), u64> =
-        members.iter().map(|r| ((r.get::<String, _>(0), r.get::<String, _>(1)), r.get::<i64, _>(2) as u64)).collect();
+    let member_counts: BTreeMap<(&str, &str), u64> = ViolenceType::ALL
+        .iter()
+        .map(|v| ("violence_types", v.code()))
+        .zip(per_member::<ViolenceType>(&violence))
+        .chain(Service::ALL.iter().map(|s| ("referred_to", s.code())).zip(per_member::<Service>(&services)))
+        .map(|(key, (count, _))| (key, count))
+        .collect();
     let with_unrecorded = |labels: Vec<String>| labels.into_iter().chain([unrecorded(lang)]).collect::<Vec<_>>();
     let cases_col = t(lang, "Số vụ việc", "Cases");
     let total = t(lang, "Tổng", "Total");
@@ -442,7 +463,7 @@ async fn gbv_tables(db: &Db, req: &Request) -> sqlx::Result<Vec<Table>> {
         let rows = all
             .iter()
             .map(|(code, label)| {
-                let c = member_counts.get(&(field.to_string(), code.to_string())).copied().unwrap_or(0);
+                let c = member_counts.get(&(field, *code)).copied().unwrap_or(0);
                 let cell =
                     if gbv == Gbv::Suppressed && (1..=4).contains(&c) { Cell::Suppressed } else { Cell::Count(c) };
                 Row { label: label.to_string(), cells: vec![cell] }

@@ -1,7 +1,8 @@
-//! The report projection: a narrow row of typed columns per record (`record_facts`) and a row per
-//! member of its sets (`record_members`), derived from the record's view and written in the same
-//! transaction as the record, by both engines. Reports are then plain `GROUP BY`s over typed
-//! columns: no engine-specific JSON functions, no documents read.
+//! The report projection: a narrow row of typed columns per record (`record_facts`), derived from
+//! the record's view and written in the same transaction as the record, by both engines. Sets are
+//! bit masks ([`mask`]: bit i for the i-th code of the enumeration), so a record is one row and
+//! one statement per batch writes them all. Reports are then plain `GROUP BY`s and masked sums
+//! over typed columns: no engine-specific JSON functions, no documents read.
 //!
 //! Records stored before the projection existed are filled in on start ([`backfill`]).
 
@@ -32,19 +33,14 @@ pub struct Facts {
     review_state: &'static str,
     deleted: bool,
     conflicted: bool,
-    /// (set field, member code)
-    members: Vec<(&'static str, &'static str)>,
-    /// The record is new to the server: it has no rows to replace.
-    new_record: bool,
+    topics: i64,
+    violence_types: i64,
+    referred_to: i64,
 }
 
 impl Facts {
-    /// The projection of a record's view; `new_record` when the server had nothing of it.
-    pub fn of(v: &RecordView, new_record: bool) -> Facts {
-        let mut members: Vec<(&'static str, &'static str)> = Vec::new();
-        members.extend(v.topics.iter().map(|t| ("topics", t.code())));
-        members.extend(v.violence_types.iter().map(|t| ("violence_types", t.code())));
-        members.extend(v.referred_to.iter().map(|t| ("referred_to", t.code())));
+    /// The projection of a record's view.
+    pub fn of(v: &RecordView) -> Facts {
         Facts {
             record: v.id,
             commune: v.commune.as_bytes().to_vec(),
@@ -65,10 +61,22 @@ impl Facts {
             review_state: v.review_state.code(),
             deleted: v.deleted,
             conflicted: !v.conflicts.is_empty() || v.delete_conflict,
-            members,
-            new_record,
+            topics: mask(&v.topics),
+            violence_types: mask(&v.violence_types),
+            referred_to: mask(&v.referred_to),
         }
     }
+}
+
+/// A set as a bit mask: bit i is the i-th code of the enumeration (`T::ALL`), whose order is
+/// stable because codes are only ever appended.
+pub fn mask<T: Coded + PartialEq>(members: &[T]) -> i64 {
+    T::ALL.iter().enumerate().filter(|(_, c)| members.contains(c)).fold(0, |m, (i, _)| m | (1 << i))
+}
+
+/// The bit of one code in a [`mask`].
+pub fn bit<T: Coded + PartialEq>(code: T) -> i64 {
+    T::ALL.iter().position(|c| *c == code).map_or(0, |i| 1 << i)
 }
 
 /// Writes the projection of these records (new or changed) inside the transaction that writes
@@ -82,15 +90,16 @@ pub async fn write<'a>(
     for chunk in facts.chunks(ROWS_PER_INSERT) {
         let sql = multi_row_sql(
             "INSERT INTO record_facts (record_id, commune_id, village_id, kind, unit, plan_item, activity_type, format,
-                event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, review_state,
-                deleted, conflicted, first_stored_at)",
-            20,
+                event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, topics,
+                violence_types, referred_to, review_state, deleted, conflicted, first_stored_at)",
+            23,
             chunk.len(),
             " ON CONFLICT (record_id) DO UPDATE SET unit = excluded.unit, plan_item = excluded.plan_item,
                 activity_type = excluded.activity_type, format = excluded.format, event_date = excluded.event_date,
                 female = excluded.female, male = excluded.male, ethnic_minority = excluded.ethnic_minority,
                 survivor_sex = excluded.survivor_sex, age_group = excluded.age_group, setting = excluded.setting,
-                case_status = excluded.case_status, review_state = excluded.review_state, deleted = excluded.deleted,
+                case_status = excluded.case_status, topics = excluded.topics, violence_types = excluded.violence_types,
+                referred_to = excluded.referred_to, review_state = excluded.review_state, deleted = excluded.deleted,
                 conflicted = excluded.conflicted",
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -112,47 +121,15 @@ pub async fn write<'a>(
                 .bind(f.age_group)
                 .bind(f.setting)
                 .bind(f.case_status)
+                .bind(f.topics)
+                .bind(f.violence_types)
+                .bind(f.referred_to)
                 .bind(f.review_state)
                 .bind(f.deleted)
                 .bind(f.conflicted)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
-        let changed: Vec<&&Facts> = chunk.iter().filter(|f| !f.new_record).collect();
-        if !changed.is_empty() {
-            let placeholders: Vec<String> = (1..=changed.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("DELETE FROM record_members WHERE record_id IN ({})", placeholders.join(", "));
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for f in changed {
-                q = q.bind(f.record.as_bytes().as_slice());
-            }
-            q.execute(&mut **tx).await?;
-        }
-        let members: Vec<(&Facts, &str, &str)> =
-            chunk.iter().flat_map(|f| f.members.iter().map(move |&(field, code)| (*f, field, code))).collect();
-        for rows in members.chunks(ROWS_PER_INSERT) {
-            let sql = multi_row_sql(
-                "INSERT INTO record_members (record_id, commune_id, field, code, kind, event_date, review_state, deleted, people)",
-                9,
-                rows.len(),
-                "",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (f, field, code) in rows {
-                let people = f.female.unwrap_or(0).max(0) + f.male.unwrap_or(0).max(0);
-                q = q
-                    .bind(f.record.as_bytes().as_slice())
-                    .bind(f.commune.as_slice())
-                    .bind(*field)
-                    .bind(*code)
-                    .bind(f.kind)
-                    .bind(f.event_date.as_deref())
-                    .bind(f.review_state)
-                    .bind(f.deleted)
-                    .bind(people);
-            }
-            q.execute(&mut **tx).await?;
-        }
     }
     Ok(())
 }
@@ -173,7 +150,7 @@ pub async fn backfill(db: &Db) -> anyhow::Result<usize> {
         }
         let facts: Vec<Facts> = rows
             .iter()
-            .map(|r| serde_json::from_str::<RecordView>(&r.get::<String, _>(0)).map(|v| Facts::of(&v, false)))
+            .map(|r| serde_json::from_str::<RecordView>(&r.get::<String, _>(0)).map(|v| Facts::of(&v)))
             .collect::<Result<_, _>>()?;
         let mut tx = db.begin_write().await?;
         write(&mut tx, &facts, crate::now_ms()).await?;

@@ -339,7 +339,7 @@ pub(crate) fn prepare(
         deleted: view.deleted,
         event_date: view.held_on.or(view.reported_on).map(|d| d.to_string()),
         created_by: view.created.user.map(|u| u.as_bytes().to_vec()).unwrap_or_default(),
-        facts: crate::reports::projection::Facts::of(&view, based_on.is_none()),
+        facts: crate::reports::projection::Facts::of(&view),
         incoming,
     })
 }
