@@ -265,6 +265,70 @@ pub async fn revoke_device_by(db: &Db, device: DeviceId, by: Option<UserId>) -> 
     Ok(())
 }
 
+/// The commune of a device's user, if the device exists.
+pub async fn device_commune(db: &Db, device: DeviceId) -> sqlx::Result<Option<CommuneId>> {
+    let row = sqlx::query("SELECT u.commune_id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1")
+        .bind(device.as_bytes().as_slice())
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(row.and_then(|r| CommuneId::from_slice(&r.get::<Vec<u8>, _>(0))))
+}
+
+/// A user of this commune, by login name.
+pub async fn user_in_commune(db: &Db, commune: CommuneId, username: &str) -> sqlx::Result<Option<UserId>> {
+    let row = sqlx::query("SELECT id FROM users WHERE username = $1 AND commune_id = $2")
+        .bind(username)
+        .bind(commune.as_bytes().as_slice())
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(row.and_then(|r| UserId::from_slice(&r.get::<Vec<u8>, _>(0))))
+}
+
+/// A commune's name and report deadline (`MM-DD`).
+pub async fn commune_info(db: &Db, commune: CommuneId) -> sqlx::Result<(String, String)> {
+    let row = sqlx::query("SELECT name, report_deadline FROM communes WHERE id = $1")
+        .bind(commune.as_bytes().as_slice())
+        .fetch_one(&db.read)
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// A commune's villages (id, name), by name.
+pub async fn villages(db: &Db, commune: CommuneId) -> anyhow::Result<Vec<(VillageId, String)>> {
+    let rows = sqlx::query("SELECT id, name FROM villages WHERE commune_id = $1 ORDER BY name")
+        .bind(commune.as_bytes().as_slice())
+        .fetch_all(&db.read)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let id = VillageId::from_slice(&r.get::<Vec<u8>, _>(0)).context("a stored village id is corrupt")?;
+            Ok((id, r.get(1)))
+        })
+        .collect()
+}
+
+/// A commune's organising units (code, name), by name.
+pub async fn units(db: &Db, commune: CommuneId) -> sqlx::Result<Vec<(String, String)>> {
+    let rows = sqlx::query("SELECT code, name FROM units WHERE commune_id = $1 ORDER BY name")
+        .bind(commune.as_bytes().as_slice())
+        .fetch_all(&db.read)
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Writes one audit row in a transaction of its own (for an event that changes nothing else).
+pub async fn audit_event(
+    db: &Db,
+    user: Option<UserId>,
+    device: Option<DeviceId>,
+    action: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    let mut tx = db.begin_write().await?;
+    audit(&mut tx, user, device, action, None, detail).await?;
+    tx.commit().await
+}
+
 /// One audit entry.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {

@@ -102,6 +102,11 @@ impl Db {
         }
     }
 
+    /// Whether the database answers (a reader runs `SELECT 1`).
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
+    }
+
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(&self) {
         self.write.close().await;

@@ -126,7 +126,11 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        ApiError::Internal(e)
+        // A busy or unreachable database behind a domain function is still a 503.
+        match e.downcast_ref::<sqlx::Error>() {
+            Some(db) if crate::db::is_transient(db) => ApiError::Unavailable,
+            _ => ApiError::Internal(e),
+        }
     }
 }
 

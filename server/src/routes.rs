@@ -1,6 +1,6 @@
 //! The router: every route of the server in one table, plus enrolment, tokens and health.
 
-use crate::auth::{self, AuthDevice, Role};
+use crate::auth::AuthDevice;
 use crate::error::{ApiError, body_rejection};
 use crate::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use crate::state::AppState;
@@ -9,9 +9,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use sotay_sync_core::Coded;
-use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
-use sqlx::Row;
 use std::net::SocketAddr;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -89,7 +86,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.db.read).await.map_err(|_| ApiError::Unavailable)?;
+    state.db.ping().await.map_err(|_| ApiError::Unavailable)?;
     Ok("ready")
 }
 
@@ -109,60 +106,7 @@ async fn enrol(
     let keys = [Key { key: format!("enrol:{ip}"), user: None, clear_on_success: false }];
     let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
     throttle::check(&state.db, Action::Enrol, &keys, &ip, now).await?;
-    let code_hash = auth::hash_secret(&auth::normalise_code(&req.code));
-    let device = DeviceId(uuid::Uuid::new_v4());
-    let secret = auth::new_device_secret();
-    let mut tx = state.db.begin_write().await?;
-    let row = sqlx::query(
-        "SELECT c.user_id, c.expires_at, c.used_at, u.role, u.commune_id, u.village_id, u.disabled_at
-         FROM enrolment_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
-    )
-    .bind(code_hash.as_slice())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let refusal = match &row {
-        None => Some((ApiError::Unauthorized, None)),
-        Some(row) => {
-            let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0));
-            if row.get::<Option<i64>, _>(2).is_some() {
-                Some((ApiError::Conflict("this enrolment code has already been used".into()), user))
-            } else if row.get::<i64, _>(1) < now || row.get::<Option<i64>, _>(6).is_some() {
-                Some((ApiError::Unauthorized, user))
-            } else {
-                None
-            }
-        }
-    };
-    if let Some((error, user)) = refusal {
-        crate::admin::audit(&mut tx, user, None, "enrol.failure", None, &ip).await?;
-        throttle::failed(&mut tx, Action::Enrol, &keys, now).await?;
-        tx.commit().await?;
-        return Err(error);
-    }
-    let row = row.ok_or(ApiError::Unauthorized)?;
-    let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(|| anyhow::anyhow!("bad user id"))?;
-    let role = Role::from_code(&row.get::<String, _>(3)).ok_or_else(|| anyhow::anyhow!("bad role"))?;
-    let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or_else(|| anyhow::anyhow!("bad commune"))?;
-    let village = row.get::<Option<Vec<u8>>, _>(5).and_then(|v| VillageId::from_slice(&v));
-    sqlx::query("UPDATE enrolment_codes SET used_at = $1, device_id = $2 WHERE code_hash = $3")
-        .bind(now)
-        .bind(device.as_bytes().as_slice())
-        .bind(code_hash.as_slice())
-        .execute(&mut *tx)
-        .await?;
-    let new = AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
-    crate::admin::insert_device(&mut tx, &new, name, &secret, crate::admin::DeviceKind::Phone).await?;
-    crate::admin::audit(&mut tx, Some(user), Some(device), "device.enrol", None, &ip).await?;
-    tx.commit().await?;
-    tracing::info!(device = %device, user = %user, "device enrolled");
-    Ok(Json(EnrolResponse {
-        device_id: device,
-        device_secret: secret,
-        user_id: user,
-        role,
-        commune_id: commune,
-        village_id: village,
-    }))
+    Ok(Json(crate::credentials::enrol(&state.db, &req.code, name, &ip, &keys, now).await?))
 }
 
 async fn token(
@@ -170,34 +114,8 @@ async fn token(
     body: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
-    let row = sqlx::query(
-        "SELECT d.user_id, d.secret_hash, d.revoked_at, u.disabled_at FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1",
-    )
-    .bind(req.device_id.as_bytes().as_slice())
-    .fetch_optional(&state.db.read)
-    .await?
-    .ok_or(ApiError::Unauthorized)?;
-    let stored: Vec<u8> = row.get(1);
-    if !auth::constant_time_eq(&stored, &auth::hash_secret(&req.device_secret)) {
-        return Err(ApiError::Unauthorized);
-    }
-    if row.get::<Option<i64>, _>(2).is_some() {
-        return Err(ApiError::DeviceRevoked);
-    }
-    if row.get::<Option<i64>, _>(3).is_some() {
-        return Err(ApiError::Unauthorized);
-    }
-    let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(|| anyhow::anyhow!("bad user id"))?;
-    // When the phone was last heard from, for admins looking for a lost one (once per token, not
-    // per sync, to keep syncs free of extra writes).
-    sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
-        .bind(crate::now_ms())
-        .bind(req.device_id.as_bytes().as_slice())
-        .execute(&state.db.write)
-        .await?;
     let ttl = state.limits.token_ttl_secs;
-    let now_secs = crate::now_ms() as u64 / 1000;
-    Ok(Json(TokenResponse { access_token: state.keys.issue(user, req.device_id, now_secs, ttl), expires_in: ttl }))
+    Ok(Json(crate::credentials::token(&state.db, &state.keys, req.device_id, &req.device_secret, ttl).await?))
 }
 
 async fn me(auth: AuthDevice) -> Json<MeResponse> {

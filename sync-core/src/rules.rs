@@ -86,7 +86,7 @@ impl Effect {
     /// Whether the change writes record content (a data field), which is what "changed after
     /// approval" and "deleted while edited" are about.
     pub fn is_content(&self) -> bool {
-        !self.fields.is_empty()
+        self.fields.iter().any(|f| *f != Field::CaseStatus)
     }
 }
 
@@ -310,8 +310,8 @@ pub fn effect_of(change: &automerge::Change, kind: RecordKind, objects: &Objects
 }
 
 /// Whether a stored change writes record content: any operation other than the edit counter,
-/// a review (a fresh review map and the values inside it), a delete or restore, or the identity
-/// keys. Lenient on purpose: it reads changes the server has already checked, on every replica,
+/// a review (a fresh review map and the values inside it), a delete or restore, a case status,
+/// or the identity keys. Lenient on purpose: it reads changes the server has already checked, on every replica,
 /// to derive "changed after approval" and "deleted while edited" from the causal history.
 pub fn touches_content(change: &automerge::Change) -> bool {
     let Ok(expanded) = std::panic::catch_unwind(|| change.decode()) else { return true };
@@ -321,6 +321,9 @@ pub fn touches_content(change: &automerge::Change) -> bool {
         match (&op.obj, &op.key) {
             (ObjectId::Root, Key::Map(k)) if IDENTITY_KEYS.contains(&k.as_str()) => {}
             (ObjectId::Root, Key::Map(k)) if k == "edits" || k == "deleted" => {}
+            // A case's status is the focal point's case management, not what was reported: it
+            // does not reopen an approved referral.
+            (ObjectId::Root, Key::Map(k)) if k == "case_status" => {}
             (ObjectId::Root, Key::Map(k)) if k == "review" => {
                 review_maps.push(OpId(start + i as u64, expanded.actor_id.clone()));
             }

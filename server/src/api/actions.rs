@@ -4,12 +4,12 @@
 //! Every change is an ordinary edit made as the person's session device through the same ingest
 //! as a phone's push, so the write rules decide and the phones receive it on their next sync.
 
-use super::{access, corrupt, path_id, server_edit};
-use crate::admin::audit;
+use super::{path_id, server_edit};
 use crate::auth::{AuthDevice, Role, require};
 use crate::duplicates;
 use crate::error::{ApiError, body_rejection};
 use crate::policy::Read;
+use crate::records;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -19,7 +19,6 @@ use sotay_sync_core::record::HistoryEntry;
 use sotay_sync_core::rules::Effect;
 use sotay_sync_core::schema::*;
 use sotay_sync_core::{Coded, Date, Edit, Field, GeoPoint, Record, RecordId, RecordKind, RecordView};
-use sqlx::Row;
 
 /// Body of `POST /api/v1/records/{id}/resolve`: one of `choice` (the index of a value in the
 /// conflict, as listed in the record's `conflicts`) or `value` (a new value, as in the record's
@@ -111,25 +110,16 @@ pub fn edits_for(field: Field, v: &serde_json::Value, current: &RecordView) -> R
     })
 }
 
-/// The stored view of a record, if the caller may see it.
+/// The stored view and document of a record, if the caller may see it (a focal point's view of
+/// a case is audited).
 async fn visible_view(state: &AppState, auth: &AuthDevice, id: RecordId) -> Result<(RecordView, Vec<u8>), ApiError> {
-    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, view, doc FROM records WHERE id = $1")
-        .bind(id.as_bytes().as_slice())
-        .fetch_optional(&state.db.read)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
-    let seen = access(auth, &row.get::<Vec<u8>, _>(0), &row.get::<Vec<u8>, _>(1), kind, &row.get::<Vec<u8>, _>(3));
-    if matches!(seen, Read::Hidden) {
-        return Err(ApiError::NotFound);
+    let stored = records::stored(&state.db, id, true).await?.ok_or(ApiError::NotFound)?;
+    match stored.read(auth) {
+        Read::Hidden => return Err(ApiError::NotFound),
+        Read::Audited => records::audit_views(&state.db, auth, &[id], "history").await?,
+        Read::Readable => {}
     }
-    if matches!(seen, Read::Audited) {
-        let mut tx = state.db.begin_write().await?;
-        audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id.as_bytes()), "history").await?;
-        tx.commit().await?;
-    }
-    let view = serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((view, row.get(5)))
+    Ok((stored.view()?, stored.doc.unwrap_or_default()))
 }
 
 /// `POST /api/v1/records/{id}/resolve`: resolves a conflict by choosing a value or entering one.

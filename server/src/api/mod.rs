@@ -6,10 +6,11 @@
 pub mod actions;
 pub mod reports;
 
-use crate::admin::{self, audit};
+use crate::admin;
 use crate::auth::{AuthDevice, Role, require};
 use crate::error::{ApiError, body_rejection};
-use crate::policy::{self, Read, Relation};
+use crate::policy::{self, Read};
+use crate::records;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -18,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use sotay_sync_core::rules::{self, Channel, Effect, Writer};
 use sotay_sync_core::schema::{Coded, RecordKind, ReviewState};
 use sotay_sync_core::{DeviceId, RecordId, RecordView, VillageId};
-use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// Filters of `GET /api/v1/records`.
@@ -34,11 +34,6 @@ pub struct RecordQuery {
     pub after: Option<RecordId>,
 }
 
-/// How the caller may see one stored record (the access policy, `crate::policy`).
-pub(super) fn access(auth: &AuthDevice, commune: &[u8], village: &[u8], kind: RecordKind, owner: &[u8]) -> Read {
-    policy::read(auth.role, kind, Relation::of(auth, commune, village, owner), Channel::Api)
-}
-
 /// `GET /api/v1/records`: the records the caller may see, newest id last.
 pub async fn list_records(
     State(state): State<AppState>,
@@ -52,44 +47,11 @@ pub async fn list_records(
         Some(k) => Some(RecordKind::from_code(k).ok_or_else(|| ApiError::BadRequest("kind: unknown".into()))?),
     };
     let limit = i64::from(q.limit.unwrap_or(500).clamp(1, 5000));
-    // What the caller may read is decided in the query (derived from the policy), so a page is
-    // full unless it is the last.
-    let filter = policy::read_filter(&auth, 5);
-    let sql = format!(
-        "SELECT r.id, r.village_id, r.kind, r.owner_device, r.view FROM records r
-         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND r.id > $3 AND {}
-         ORDER BY r.id LIMIT $4",
-        filter.sql
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(kind.map(|k| k.code()))
-        .bind(q.village.map(|v| v.as_bytes().to_vec()))
-        .bind(q.after.map(|a| a.as_bytes().to_vec()).unwrap_or_default())
-        .bind(limit);
-    for b in filter.binds {
-        query = query.bind(b);
-    }
-    let rows = query.fetch_all(&state.db.read).await?;
-    let mut out = Vec::new();
-    let mut audited = Vec::new();
-    for row in rows {
-        let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
-        let owner: Vec<u8> = row.get(3);
-        match access(&auth, auth.commune.as_bytes(), &row.get::<Vec<u8>, _>(1), kind, &owner) {
-            Read::Hidden => continue,
-            Read::Audited => audited.push(row.get::<Vec<u8>, _>(0)),
-            Read::Readable => {}
-        }
-        out.push(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?);
-    }
-    if !audited.is_empty() {
-        let mut tx = state.db.begin_write().await?;
-        for id in &audited {
-            audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id), "list").await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(Json(out))
+    let page =
+        records::page(&state.db, &auth, records::Page { kind, village: q.village, after: q.after, limit }).await?;
+    let audited: Vec<RecordId> = page.iter().filter(|r| r.read(&auth) == Read::Audited).map(|r| r.id).collect();
+    records::audit_views(&state.db, &auth, &audited, "list").await?;
+    Ok(Json(page.iter().map(|r| r.view()).collect::<anyhow::Result<_>>()?))
 }
 
 /// `GET /api/v1/records/{id}`: one record, if the caller may see it (404 otherwise, so a record
@@ -100,25 +62,13 @@ pub async fn get_record(
     id: Result<Path<RecordId>, PathRejection>,
 ) -> Result<Json<RecordView>, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::NotFound)?;
-    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, view FROM records WHERE id = $1")
-        .bind(id.as_bytes().as_slice())
-        .fetch_optional(&state.db.read)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
-    let commune: Vec<u8> = row.get(0);
-    let village: Vec<u8> = row.get(1);
-    let owner: Vec<u8> = row.get(3);
-    match access(&auth, &commune, &village, kind, &owner) {
+    let record = records::stored(&state.db, id, false).await?.ok_or(ApiError::NotFound)?;
+    match record.read(&auth) {
         Read::Hidden => return Err(ApiError::NotFound),
-        Read::Audited => {
-            let mut tx = state.db.begin_write().await?;
-            audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id.as_bytes()), "record").await?;
-            tx.commit().await?;
-        }
+        Read::Audited => records::audit_views(&state.db, &auth, &[id], "record").await?,
         Read::Readable => {}
     }
-    Ok(Json(serde_json::from_str(&row.get::<String, _>(4)).map_err(|e| ApiError::Internal(e.into()))?))
+    Ok(Json(record.view()?))
 }
 
 /// Body of `POST /api/v1/records/{id}/return`.
@@ -146,13 +96,8 @@ pub(super) async fn server_edit(
     intent: Effect,
     action: impl FnOnce(&mut sotay_sync_core::Record, i64) -> Result<Vec<u8>, sotay_sync_core::RecordError>,
 ) -> Result<Json<RecordView>, ApiError> {
-    let row = sqlx::query("SELECT commune_id, village_id, kind, owner_device, doc FROM records WHERE id = $1")
-        .bind(id.as_bytes().as_slice())
-        .fetch_optional(&state.db.read)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let kind = RecordKind::from_code(&row.get::<String, _>(2)).ok_or_else(corrupt)?;
-    let rel = Relation::of(auth, &row.get::<Vec<u8>, _>(0), &row.get::<Vec<u8>, _>(1), &row.get::<Vec<u8>, _>(3));
+    let stored = records::stored(&state.db, id, true).await?.ok_or(ApiError::NotFound)?;
+    let (kind, rel) = (stored.kind, stored.relation(auth));
     if !policy::may_write(auth.role, kind, rel, Channel::Api) {
         return Err(match policy::read(auth.role, kind, rel, Channel::Api) {
             Read::Hidden => ApiError::NotFound,
@@ -165,7 +110,7 @@ pub(super) async fn server_edit(
     rules::permits(Writer { role: auth.role, channel: Channel::Api }, kind, &intent)
         .map_err(|r| ApiError::Forbidden(r.message(sotay_sync_core::Lang::En)))?;
     let editor = sotay_sync_core::Editor { device: auth.device, user: auth.user };
-    let mut record = sotay_sync_core::Record::load(&row.get::<Vec<u8>, _>(4), Some(editor))
+    let mut record = sotay_sync_core::Record::load(stored.doc.as_deref().unwrap_or_default(), Some(editor))
         .map_err(|e| ApiError::Internal(e.into()))?;
     let change = action(&mut record, crate::now_ms()).map_err(|e| match e {
         sotay_sync_core::RecordError::Transition { .. } | sotay_sync_core::RecordError::Deleted => {
@@ -288,18 +233,13 @@ pub struct GbvAggregates {
 /// `GET /api/v1/reports/gbv`.
 pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<GbvAggregates>, ApiError> {
     require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
-    let rows =
-        sqlx::query("SELECT view FROM records WHERE commune_id = $1 AND kind = 'gbv_referral' AND deleted = FALSE")
-            .bind(auth.commune.as_bytes().as_slice())
-            .fetch_all(&state.db.read)
-            .await?;
+    let views = records::gbv_views(&state.db, auth.commune).await?;
     let mut by_violence = BTreeMap::new();
     let mut by_age = BTreeMap::new();
     let mut by_service = BTreeMap::new();
     let mut by_status = BTreeMap::new();
     let mut total = 0u64;
-    for row in rows {
-        let v: RecordView = serde_json::from_str(&row.get::<String, _>(0)).map_err(|e| ApiError::Internal(e.into()))?;
+    for v in views {
         total += 1;
         for t in &v.violence_types {
             *by_violence.entry(t.code().to_string()).or_insert(0) += 1;
@@ -344,12 +284,7 @@ pub async fn revoke_device(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&auth, &[Role::Admin])?;
     let Path(device) = device.map_err(|_| ApiError::NotFound)?;
-    let row = sqlx::query("SELECT u.commune_id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1")
-        .bind(device.as_bytes().as_slice())
-        .fetch_optional(&state.db.read)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if row.get::<Vec<u8>, _>(0) != auth.commune.as_bytes() {
+    if admin::device_commune(&state.db, device).await? != Some(auth.commune) {
         return Err(ApiError::NotFound);
     }
     admin::revoke_device_by(&state.db, device, Some(auth.user)).await.map_err(|_| ApiError::NotFound)?;
@@ -386,17 +321,7 @@ async fn admin_user_in_commune(
     auth: &AuthDevice,
     username: &str,
 ) -> Result<sotay_sync_core::UserId, ApiError> {
-    let row = sqlx::query("SELECT id FROM users WHERE username = $1 AND commune_id = $2")
-        .bind(username)
-        .bind(auth.commune.as_bytes().as_slice())
-        .fetch_optional(&state.db.read)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    sotay_sync_core::UserId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)
-}
-
-pub(super) fn corrupt() -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("a stored row is corrupt"))
+    admin::user_in_commune(&state.db, auth.commune, username).await?.ok_or(ApiError::NotFound)
 }
 
 #[cfg(test)]

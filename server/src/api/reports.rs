@@ -2,7 +2,7 @@
 //! commune's villages and units: the HTTP edge of `crate::reports` (query validation, roles,
 //! audit of exact GBV figures, download headers). The reports themselves know nothing of HTTP.
 
-use crate::admin::audit;
+use crate::admin;
 use crate::auth::{AuthDevice, Role, require};
 use crate::error::ApiError;
 use crate::reports::build::{self, Gbv, GroupBy};
@@ -16,8 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::{CommuneId, Lang, VillageId};
-use sqlx::Row;
+use sotay_sync_core::{Lang, VillageId};
 
 /// Query of the report endpoints: one period (see [`PeriodQuery`]) and options.
 #[derive(Debug, Deserialize)]
@@ -70,18 +69,9 @@ fn read(q: Result<Query<ReportQuery>, QueryRejection>) -> Result<(ReportQuery, A
     Ok((q, Asked { period, approved_only, by, lang }))
 }
 
-/// The commune's name and report deadline (`MM-DD`).
-async fn commune(state: &AppState, id: CommuneId) -> Result<(String, String), ApiError> {
-    let row = sqlx::query("SELECT name, report_deadline FROM communes WHERE id = $1")
-        .bind(id.as_bytes().as_slice())
-        .fetch_one(&state.db.read)
-        .await?;
-    Ok((row.get(0), row.get(1)))
-}
-
 /// Builds the report for the caller; exact GBV figures are audited.
 async fn build_for(state: &AppState, auth: &AuthDevice, asked: &Asked, gbv: Gbv) -> Result<Report, ApiError> {
-    let (name, _) = commune(state, auth.commune).await?;
+    let (name, _) = admin::commune_info(&state.db, auth.commune).await?;
     let req = build::Request {
         commune: auth.commune,
         period: asked.period.clone(),
@@ -96,11 +86,8 @@ async fn build_for(state: &AppState, auth: &AuthDevice, asked: &Asked, gbv: Gbv)
 
 /// Writes the audit row of exact GBV figures leaving the database.
 async fn audit_exact(state: &AppState, auth: &AuthDevice, action: &str, period: &Period) -> Result<(), ApiError> {
-    let mut tx = state.db.begin_write().await?;
-    audit(&mut tx, Some(auth.user), Some(auth.device), action, None, &format!("{} to {}", period.from, period.to))
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    let detail = format!("{} to {}", period.from, period.to);
+    Ok(admin::audit_event(&state.db, Some(auth.user), Some(auth.device), action, &detail).await?)
 }
 
 /// `GET /api/v1/reports`: the plan-shaped report of the caller's commune for a period. Reviewers
@@ -128,7 +115,7 @@ pub async fn completeness(
 ) -> Result<Json<Vec<Table>>, ApiError> {
     require(&auth, &[Role::Reviewer, Role::GbvFocalPoint, Role::Admin])?;
     let (_, asked) = read(q)?;
-    let (_, deadline) = commune(&state, auth.commune).await?;
+    let (_, deadline) = admin::commune_info(&state.db, auth.commune).await?;
     let tables =
         completeness::tables(&state.db, auth.commune, &deadline, &asked.period, crate::now_ms(), asked.lang).await?;
     Ok(Json(tables))
@@ -149,7 +136,7 @@ pub async fn export(
     }
     let gbv = if exact { Gbv::Exact } else { Gbv::Suppressed };
     let report = build_for(&state, &auth, &asked, gbv).await?;
-    let (_, deadline) = commune(&state, auth.commune).await?;
+    let (_, deadline) = admin::commune_info(&state.db, auth.commune).await?;
     let mut report = report;
     report.tables.extend(
         completeness::tables(&state.db, auth.commune, &deadline, &asked.period, crate::now_ms(), asked.lang).await?,
@@ -197,25 +184,12 @@ pub struct Unit {
 
 /// `GET /api/v1/villages`: the villages of the caller's commune, by name.
 pub async fn villages(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Vec<Village>>, ApiError> {
-    let rows = sqlx::query("SELECT id, name FROM villages WHERE commune_id = $1 ORDER BY name")
-        .bind(auth.commune.as_bytes().as_slice())
-        .fetch_all(&state.db.read)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let id = VillageId::from_slice(&r.get::<Vec<u8>, _>(0))
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a stored village id is corrupt")))?;
-            Ok(Village { id, name: r.get(1) })
-        })
-        .collect::<Result<_, _>>()
-        .map(Json)
+    let villages = admin::villages(&state.db, auth.commune).await?;
+    Ok(Json(villages.into_iter().map(|(id, name)| Village { id, name }).collect()))
 }
 
 /// `GET /api/v1/units`: the organising units of the caller's commune, by name.
 pub async fn units(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Vec<Unit>>, ApiError> {
-    let rows = sqlx::query("SELECT code, name FROM units WHERE commune_id = $1 ORDER BY name")
-        .bind(auth.commune.as_bytes().as_slice())
-        .fetch_all(&state.db.read)
-        .await?;
-    Ok(Json(rows.iter().map(|r| Unit { code: r.get(0), name: r.get(1) }).collect()))
+    let units = admin::units(&state.db, auth.commune).await?;
+    Ok(Json(units.into_iter().map(|(code, name)| Unit { code, name }).collect()))
 }

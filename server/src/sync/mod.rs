@@ -18,6 +18,8 @@
 
 mod ingest;
 
+use crate::store::{provision_page, pull, remember_scope};
+
 pub(crate) use crate::store::Channel;
 pub(crate) use ingest::{ingest, ingest_audited};
 
@@ -29,11 +31,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use sotay_sync_core::wire::{
-    self, ChangeBytes, RecordChanges, RecordSnapshot, SnapshotCursor, SyncRequest, SyncResponse,
-};
-
-use sqlx::Row;
+use sotay_sync_core::wire::{self, SyncRequest, SyncResponse};
 
 /// The sync endpoint.
 pub async fn sync(
@@ -78,14 +76,14 @@ pub async fn sync(
         SyncResponse { cursor: request.cursor, reset: true, ..SyncResponse::default() }
     } else if provision {
         if request.snapshot.is_none() || auth.scope_unrecorded {
-            remember_scope(&state, &auth).await?;
+            remember_scope(&state.db, &auth).await?;
         }
-        provision_page(&state, &auth, &request).await?
+        provision_page(&state.db, &state.limits, &auth, &request).await?
     } else {
         if auth.scope_unrecorded {
-            remember_scope(&state, &auth).await?;
+            remember_scope(&state.db, &auth).await?;
         }
-        pull(&state, &auth, &request).await?
+        pull(&state.db, &state.limits, &auth, &request).await?
     };
     response.acked_through = acked_through;
     let rejected_records = rejected.len();
@@ -109,140 +107,4 @@ pub async fn sync(
         "sync"
     );
     Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
-}
-
-/// Records the scope a device is being provisioned for.
-async fn remember_scope(state: &AppState, auth: &AuthDevice) -> Result<(), ApiError> {
-    sqlx::query("UPDATE devices SET scope = $1 WHERE id = $2")
-        .bind(auth.scope_key())
-        .bind(auth.device.as_bytes().as_slice())
-        .execute(&state.db.write)
-        .await?;
-    Ok(())
-}
-
-/// What the device has not seen: the log in its scope after its cursor, minus its own changes.
-async fn pull(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
-    let limit = state.limits.page_changes as i64;
-    let me = auth.device.as_bytes().as_slice();
-    let commune = auth.commune.as_bytes().as_slice();
-    let cursor = req.cursor as i64;
-    let rows = match (auth.role, auth.village) {
-        (Role::Collaborator, Some(village)) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = $2 AND village_id = $3 AND seq > $4 AND (sensitive = FALSE OR owner_device = $1)
-                 ORDER BY seq LIMIT $5",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(village.as_bytes().as_slice())
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&state.db.read)
-            .await?
-        }
-        (Role::Reviewer | Role::GbvFocalPoint, _) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END FROM changes
-                 WHERE commune_id = $2 AND seq > $3 AND sensitive = FALSE ORDER BY seq LIMIT $4",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&state.db.read)
-            .await?
-        }
-        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
-    };
-    let mut more = rows.len() as i64 > limit;
-    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
-    let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
-    let mut page_bytes = 0;
-    for row in rows.into_iter().take(limit as usize) {
-        let bytes = row.get::<Option<Vec<u8>>, _>(2);
-        let size = bytes.as_ref().map_or(0, Vec::len);
-        if page_bytes > 0 && page_bytes + size > state.limits.page_snapshot_bytes {
-            more = true;
-            break;
-        }
-        page_bytes += size;
-        response.cursor = row.get::<i64, _>(0) as u64;
-        let Some(bytes) = bytes else { continue };
-        let record: Vec<u8> = row.get(1);
-        let i = *index.entry(record.clone()).or_insert_with(|| {
-            response.changes.push(RecordChanges { record, changes: Vec::new() });
-            response.changes.len() - 1
-        });
-        response.changes[i].changes.push(ChangeBytes(bytes));
-    }
-    response.more = more;
-    Ok(response)
-}
-
-/// Provisioning: compacted documents of every record in scope, in id order, paged by bytes.
-/// The snapshot is taken at log position `upto`; changes after it arrive by the log afterwards
-/// (a record newer than `upto` in its snapshot receives some changes twice, which is harmless).
-async fn provision_page(state: &AppState, auth: &AuthDevice, req: &SyncRequest) -> Result<SyncResponse, ApiError> {
-    let snap = match &req.snapshot {
-        Some(s) => s.clone(),
-        None => {
-            let upto: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&state.db.read).await?.get(0);
-            SnapshotCursor { upto: upto.unwrap_or(0) as u64, after: None }
-        }
-    };
-    let after = snap.after.clone().unwrap_or_default();
-    let me = auth.device.as_bytes().as_slice();
-    let commune = auth.commune.as_bytes().as_slice();
-    const ROWS: i64 = 2000;
-    let rows = match (auth.role, auth.village) {
-        (Role::Collaborator, Some(village)) => {
-            sqlx::query(
-                "SELECT id, doc FROM records WHERE commune_id = $1 AND village_id = $2 AND id > $3
-                 AND (kind = 'activity' OR owner_device = $4) ORDER BY id LIMIT $5",
-            )
-            .bind(commune)
-            .bind(village.as_bytes().as_slice())
-            .bind(after.as_slice())
-            .bind(me)
-            .bind(ROWS)
-            .fetch_all(&state.db.read)
-            .await?
-        }
-        (Role::Reviewer | Role::GbvFocalPoint, _) => sqlx::query(
-            "SELECT id, doc FROM records WHERE commune_id = $1 AND id > $2 AND kind = 'activity' ORDER BY id LIMIT $3",
-        )
-        .bind(commune)
-        .bind(after.as_slice())
-        .bind(ROWS)
-        .fetch_all(&state.db.read)
-        .await?,
-        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
-    };
-    let full_page = rows.len() as i64 == ROWS;
-    let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
-    let mut bytes = 0;
-    let mut cut = false;
-    for row in rows {
-        let record: Vec<u8> = row.get(0);
-        let doc: Vec<u8> = row.get(1);
-        if bytes > 0 && bytes + doc.len() > state.limits.page_snapshot_bytes {
-            cut = true;
-            break;
-        }
-        bytes += doc.len();
-        response.snapshots.push(RecordSnapshot { record, doc });
-    }
-    if cut || full_page {
-        let last = response.snapshots.last().map(|s| s.record.clone());
-        response.snapshot = Some(SnapshotCursor { upto: snap.upto, after: last.or(snap.after) });
-        response.more = true;
-    } else {
-        // Done: continue from the log position the snapshot was taken at.
-        response.cursor = snap.upto.max(req.cursor);
-        response.snapshot = None;
-        response.more = snap.upto > req.cursor;
-    }
-    Ok(response)
 }

@@ -1,0 +1,124 @@
+//! Reading records for people (the JSON API today, the HTML pages next): one stored record with
+//! its place (commune, village, kind, creating device), the page of records a caller may read
+//! (filtered in SQL by the access policy, so pages are full), a commune's GBV views for the
+//! aggregates, and the audit rows of GBV case views. The handlers decide what to answer; the SQL
+//! lives here.
+
+use crate::admin::audit;
+use crate::auth::AuthDevice;
+use crate::db::Db;
+use crate::policy::{self, Read, Relation};
+use sotay_sync_core::rules::Channel;
+use sotay_sync_core::{Coded, CommuneId, RecordId, RecordKind, RecordView, VillageId};
+use sqlx::Row;
+
+/// A stored record: where it lives and its projection (and its document, when asked for).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The record id.
+    pub id: RecordId,
+    commune: Vec<u8>,
+    village: Vec<u8>,
+    /// Its kind.
+    pub kind: RecordKind,
+    owner: Vec<u8>,
+    view: String,
+    /// The Automerge document, when read.
+    pub doc: Option<Vec<u8>>,
+}
+
+impl Stored {
+    /// How the caller relates to it.
+    pub fn relation(&self, auth: &AuthDevice) -> Relation {
+        Relation::of(auth, &self.commune, &self.village, &self.owner)
+    }
+
+    /// How the caller may read it through the API.
+    pub fn read(&self, auth: &AuthDevice) -> Read {
+        policy::read(auth.role, self.kind, self.relation(auth), Channel::Api)
+    }
+
+    /// Its projection.
+    pub fn view(&self) -> anyhow::Result<RecordView> {
+        Ok(serde_json::from_str(&self.view)?)
+    }
+}
+
+fn stored_of(r: &sqlx::any::AnyRow, with_doc: bool) -> anyhow::Result<Stored> {
+    let corrupt = || anyhow::anyhow!("a stored record row is corrupt");
+    Ok(Stored {
+        id: RecordId::from_slice(&r.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?,
+        commune: r.get(1),
+        village: r.get(2),
+        kind: RecordKind::from_code(&r.get::<String, _>(3)).ok_or_else(corrupt)?,
+        owner: r.get(4),
+        view: r.get(5),
+        doc: if with_doc { Some(r.get(6)) } else { None },
+    })
+}
+
+/// One record, with its document if `with_doc`.
+pub async fn stored(db: &Db, id: RecordId, with_doc: bool) -> anyhow::Result<Option<Stored>> {
+    let row =
+        sqlx::query("SELECT id, commune_id, village_id, kind, owner_device, view, doc FROM records WHERE id = $1")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&db.read)
+            .await?;
+    row.map(|r| stored_of(&r, with_doc)).transpose()
+}
+
+/// Which page of records.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Only this kind.
+    pub kind: Option<RecordKind>,
+    /// Only this village.
+    pub village: Option<VillageId>,
+    /// Records after this id.
+    pub after: Option<RecordId>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A page of the records the caller may read, by id: what it may read is decided in the query
+/// (derived from the policy), so a page is full unless it is the last.
+pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Stored>> {
+    let filter = policy::read_filter(auth, 5);
+    let sql = format!(
+        "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.view FROM records r
+         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND r.id > $3 AND {}
+         ORDER BY r.id LIMIT $4",
+        filter.sql
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(p.kind.map(|k| k.code()))
+        .bind(p.village.map(|v| v.as_bytes().to_vec()))
+        .bind(p.after.map(|a| a.as_bytes().to_vec()).unwrap_or_default())
+        .bind(p.limit);
+    for b in filter.binds {
+        query = query.bind(b);
+    }
+    query.fetch_all(&db.read).await?.iter().map(|r| stored_of(r, false)).collect()
+}
+
+/// Writes one `gbv.view` audit row per case a focal point saw (`what`: list, record, history).
+pub async fn audit_views(db: &Db, auth: &AuthDevice, ids: &[RecordId], what: &str) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    for id in ids {
+        audit(&mut tx, Some(auth.user), Some(auth.device), "gbv.view", Some(id.as_bytes()), what).await?;
+    }
+    tx.commit().await
+}
+
+/// The projections of a commune's GBV referrals that are not deleted (for the aggregates).
+pub async fn gbv_views(db: &Db, commune: CommuneId) -> anyhow::Result<Vec<RecordView>> {
+    let rows =
+        sqlx::query("SELECT view FROM records WHERE commune_id = $1 AND kind = 'gbv_referral' AND deleted = FALSE")
+            .bind(commune.as_bytes().as_slice())
+            .fetch_all(&db.read)
+            .await?;
+    rows.iter().map(|r| Ok(serde_json::from_str(&r.get::<String, _>(0))?)).collect()
+}
