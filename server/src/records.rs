@@ -59,11 +59,13 @@ fn stored_of(r: &sqlx::any::AnyRow, with_doc: bool) -> anyhow::Result<Stored> {
 
 /// One record, with its document if `with_doc`.
 pub async fn stored(db: &Db, id: RecordId, with_doc: bool) -> anyhow::Result<Option<Stored>> {
-    let row =
-        sqlx::query("SELECT id, commune_id, village_id, kind, owner_device, view, doc FROM records WHERE id = $1")
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&db.read)
-            .await?;
+    // The document only when asked for: it is the largest column by far.
+    let sql = if with_doc {
+        "SELECT id, commune_id, village_id, kind, owner_device, view, doc FROM records WHERE id = $1"
+    } else {
+        "SELECT id, commune_id, village_id, kind, owner_device, view FROM records WHERE id = $1"
+    };
+    let row = sqlx::query(sql).bind(id.as_bytes().as_slice()).fetch_optional(&db.read).await?;
     row.map(|r| stored_of(&r, with_doc)).transpose()
 }
 

@@ -115,25 +115,16 @@ async fn wrong_enrolment_codes_are_throttled_and_audited_but_an_office_can_enrol
     let app = spawn_app().await;
     app.commune().await;
     let lan = admin::user_by_name(&app.state.db, "lan").await.unwrap();
-    let codes: Vec<String> = {
-        let mut v = Vec::new();
-        for _ in 0..10 {
-            v.push(admin::issue_enrolment_code(&app.state.db, lan, 3600).await.unwrap());
-        }
-        v
-    };
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        codes.push(admin::issue_enrolment_code(&app.state.db, lan, 3600).await.unwrap());
+    }
     // Ten phones enrolled at the same moment from one office address: all succeed.
     let enrol = |code: String| {
         let base = app.base.clone();
         async move {
-            let resp = reqwest::Client::new()
-                .post(format!("{base}/api/v1/enrol"))
-                .header("content-type", "application/json")
-                .body(serde_json::json!({ "code": code, "device_name": "điện thoại" }).to_string())
-                .send()
-                .await
-                .unwrap();
-            (resp.status().as_u16(), resp.headers().get("retry-after").is_some())
+            let (status, retry) = enrol_with(base, code).await;
+            (status, retry.is_some())
         }
     };
     let all = futures_join_all(codes.into_iter().map(enrol)).await;
@@ -163,20 +154,7 @@ async fn a_busy_database_is_waited_for_and_past_the_bound_answered_503_not_500()
     for _ in 0..5 {
         codes.push(admin::issue_enrolment_code(&app.state.db, lan, 3600).await.unwrap());
     }
-    let enrol = |code: String| {
-        let base = app.base.clone();
-        async move {
-            let resp = reqwest::Client::new()
-                .post(format!("{base}/api/v1/enrol"))
-                .header("content-type", "application/json")
-                .body(serde_json::json!({ "code": code, "device_name": "điện thoại" }).to_string())
-                .send()
-                .await
-                .unwrap();
-            let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-            (resp.status().as_u16(), retry)
-        }
-    };
+    let enrol = |code: String| enrol_with(app.base.clone(), code);
     // Another process (an admin command) writes to the same file for a moment.
     let file = format!("sqlite://{}", app.dir().join("sotay.db").display());
     let mut other = sqlx::SqliteConnection::connect(&file).await.unwrap();
@@ -350,6 +328,19 @@ async fn connections_past_the_caps_get_the_overflow_lane_and_other_addresses_are
     let client = reqwest::Client::builder().local_address(other).build().unwrap();
     let resp = client.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), 200, "another address is served normally");
+}
+
+/// `POST /api/v1/enrol` with a code; the status and the Retry-After header.
+async fn enrol_with(base: String, code: String) -> (u16, Option<String>) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/enrol"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "code": code, "device_name": "điện thoại" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    (resp.status().as_u16(), retry)
 }
 
 /// `POST /api/v1/login`; the status.
