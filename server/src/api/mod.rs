@@ -196,8 +196,8 @@ pub enum Cell {
     Suppressed(String),
 }
 
-/// Counts below this are suppressed.
-pub const SMALL_CELL: u64 = 5;
+/// Counts below this are suppressed (the one threshold, `crate::reports::suppress`).
+pub const SMALL_CELL: u64 = crate::reports::suppress::THRESHOLD;
 
 /// Small-cell suppression of one breakdown, by the one rule of `crate::reports::suppress`:
 /// counts from 1 to 4 become `"<5"`, with complementary suppression so that the total cannot
@@ -209,7 +209,8 @@ pub fn suppress(cells: &BTreeMap<String, u64>) -> BTreeMap<String, Cell> {
         .iter()
         .zip(&hidden.cells)
         .map(|((k, n), h)| {
-            let cell = if h[0] { Cell::Suppressed(format!("<{SMALL_CELL}")) } else { Cell::Count(*n) };
+            let cell =
+                if h[0] { Cell::Suppressed(crate::reports::table::SUPPRESSED_TEXT.into()) } else { Cell::Count(*n) };
             (k.clone(), cell)
         })
         .collect()
@@ -254,8 +255,11 @@ pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Resu
             *by_status.entry(s.code().to_string()).or_insert(0) += 1;
         }
     }
-    let total =
-        if total > 0 && total < SMALL_CELL { Cell::Suppressed(format!("<{SMALL_CELL}")) } else { Cell::Count(total) };
+    let total = if total > 0 && total < SMALL_CELL {
+        Cell::Suppressed(crate::reports::table::SUPPRESSED_TEXT.into())
+    } else {
+        Cell::Count(total)
+    };
     Ok(Json(GbvAggregates {
         total,
         by_violence_type: suppress(&by_violence),

@@ -505,45 +505,19 @@ fn gbv_table(
             r.pop();
         }
     }
-    let row_totals: Vec<u64> = counts.iter().map(|r| r.iter().sum()).collect();
-    let col_totals: Vec<u64> = (0..columns.len()).map(|c| counts.iter().map(|r| r[c]).sum()).collect();
-    let grand: u64 = row_totals.iter().sum();
-    let hidden = match gbv {
-        Gbv::Suppressed => Some(suppress::suppress(&counts)),
-        _ => None,
-    };
-    let cell = |v: u64, hide: bool| if hide { Cell::Suppressed } else { Cell::Count(v) };
     let wide = columns.len() > 1;
-    let rows = labels
-        .into_iter()
-        .zip(&counts)
-        .enumerate()
-        .map(|(i, (label, r))| {
-            let mut cells: Vec<Cell> =
-                r.iter().enumerate().map(|(j, &v)| cell(v, hidden.as_ref().is_some_and(|h| h.cells[i][j]))).collect();
-            if wide {
-                cells.push(cell(row_totals[i], hidden.as_ref().is_some_and(|h| h.row_totals[i])));
-            }
-            Row { label, cells }
-        })
-        .collect();
-    let mut total_cells: Vec<Cell> = col_totals
-        .iter()
-        .enumerate()
-        .map(|(j, &v)| cell(v, hidden.as_ref().is_some_and(|h| h.column_totals[j])))
-        .collect();
+    let mut table = Table::new(key, title, row_heading, columns);
+    for (label, r) in labels.into_iter().zip(counts) {
+        table.push_counts(label, r);
+    }
     if wide {
-        total_cells.push(cell(grand, hidden.as_ref().is_some_and(|h| h.grand_total)));
-        columns.push(total.to_string());
+        table.add_row_totals(total);
     }
-    Table {
-        key: key.into(),
-        title,
-        row_heading,
-        columns,
-        rows,
-        totals: Some(Row { label: total.into(), cells: total_cells }),
+    table.add_totals(total);
+    if gbv == Gbv::Suppressed {
+        suppress::suppress_table(&mut table, wide).expect("a table of counts with exact totals");
     }
+    table
 }
 
 /// The deadline of a period: the commune's day (`MM-DD`) in the year the period ends.

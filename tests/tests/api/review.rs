@@ -8,18 +8,12 @@ use sotay_sync_core::schema::*;
 use sotay_sync_core::{Date, Edit, Field, RecordId};
 use sotay_tests::*;
 
+/// The typical activity of `activity_edits`, held on `day` of November at `place`.
 fn session(female: u32, male: u32, place: &str, day: u8) -> Vec<Edit> {
-    vec![
-        Edit::Unit("hlhpn".into()),
-        Edit::PlanItem(PlanItem::CommunicationProgramme),
-        Edit::ActivityType(ActivityType::Communication),
-        Edit::Format(Some(Format::Club)),
-        Edit::AddTopic(Topic::GbvFamily),
-        Edit::HeldOn(Date::new(2026, 11, day).unwrap()),
-        Edit::Location(place.into()),
-        Edit::AttendanceFemale(female),
-        Edit::AttendanceMale(male),
-    ]
+    let mut edits = activity_edits(female, male);
+    edits.retain(|e| !matches!(e, Edit::HeldOn(_) | Edit::Location(_)));
+    edits.extend([Edit::HeldOn(Date::new(2026, 11, day).unwrap()), Edit::Location(place.into())]);
+    edits
 }
 
 async fn json(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
