@@ -7,6 +7,7 @@
 //! `--quick` runs every scenario at reduced size; `--json` prints one JSON object per figure.
 
 mod figures;
+mod phone;
 mod reports;
 mod scenarios;
 

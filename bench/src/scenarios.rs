@@ -3,9 +3,9 @@
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
 use anyhow::Context;
+use sotay_client::{Client, SyncReport};
 use sotay_server::admin::{self, NewUser};
 use sotay_server::auth::Role;
-use sotay_server::client::{Client, SyncReport};
 use sotay_server::config::Limits;
 use sotay_sync_core::device::{Device, DeviceIdentity, DeviceStore, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
@@ -91,8 +91,8 @@ impl Sim {
 }
 
 async fn enrol(http: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<Sim> {
-    let client = Client::with_http(http.clone(), base);
-    let e = client.enrol(code, "bench").await?;
+    let client = Client::with_http(http.clone(), base)?;
+    let e = client.enrol(code, "bench", None).await?;
     let token = client.token(e.device_id, &e.device_secret).await?.access_token;
     let identity = DeviceIdentity {
         device: e.device_id,
@@ -109,12 +109,12 @@ pub(crate) struct Setup {
     _dir: tempfile::TempDir,
     pub(crate) db_url: String,
     /// Enrolment codes, by village.
-    codes: Vec<Vec<String>>,
+    pub(crate) codes: Vec<Vec<String>>,
     villages: Vec<VillageId>,
     pub(crate) commune: sotay_sync_core::CommuneId,
 }
 
-async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setup> {
+pub(crate) async fn setup(villages: usize, codes_per_village: usize) -> anyhow::Result<Setup> {
     setup_on(villages, codes_per_village, None).await
 }
 
@@ -165,6 +165,14 @@ pub(crate) async fn setup_on(
     Ok(Setup { _dir: dir, db_url, codes, villages: ids, commune })
 }
 
+/// A phone (in memory) that creates `n` activities and syncs them.
+pub(crate) async fn create_on_memory_phone(base: &str, code: &str, n: u32) -> anyhow::Result<()> {
+    let mut sim = enrol(&reqwest::Client::new(), base, code).await?;
+    create_activities(&mut sim, 0, n)?;
+    sim.sync().await?;
+    Ok(())
+}
+
 fn create_activities(sim: &mut Sim, from: u32, n: u32) -> anyhow::Result<Vec<RecordId>> {
     (from..from + n)
         .map(|i| Ok(sim.device.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS + i64::from(i))?))
@@ -190,6 +198,9 @@ pub async fn run_all(args: &Args) -> anyhow::Result<()> {
     }
     if wanted(args, "concurrent") {
         concurrent(args, &mut out).await?;
+    }
+    if wanted(args, "phone") {
+        crate::phone::phone(args, &mut out).await?;
     }
     if wanted(args, "report") {
         crate::reports::reports(args, &mut out).await?;
@@ -520,8 +531,8 @@ async fn scale_on(args: &Args, out: &mut Printer, postgres: Option<&str>) -> any
 
     fill(&s.db_url, &s, small + 1, large).await?;
     let server = Server::start(&s.db_url)?;
-    a.client = Client::with_http(http.clone(), &server.base);
-    b.client = Client::with_http(http.clone(), &server.base);
+    a.client = Client::with_http(http.clone(), &server.base)?;
+    b.client = Client::with_http(http.clone(), &server.base)?;
     let large_ms = edit_round_trips(&mut a, &mut b, &ids).await?;
     server.stop();
 
@@ -604,7 +615,7 @@ async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
             .drain(..)
             .map(|sim| {
                 tokio::spawn(async move {
-                    let req = sim.device.prepare_sync(sotay_server::client::MAX_PUSH_BYTES);
+                    let req = sim.device.prepare_sync(sotay_client::sync::MAX_PUSH_BYTES);
                     let t = Instant::now();
                     let resp = match &req {
                         Ok(req) => sim.client.sync_once(&sim.token, req).await.ok(),

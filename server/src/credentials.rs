@@ -8,29 +8,34 @@ use crate::admin::{self, audit};
 use crate::auth::{self, AuthDevice, Keys, Role};
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::protocol::{EnrolResponse, TokenResponse};
 use crate::throttle::{self, Action, Key};
 use sotay_sync_core::Coded;
+use sotay_sync_core::protocol::{EnrolResponse, TokenResponse};
 use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
 use sqlx::Row;
 
 /// Enrols a phone named `name` with `code`, from client address `ip`; a failure is audited and
-/// counted on the throttle `keys` (held by the caller).
+/// counted on the throttle `keys` (held by the caller). With a phone-chosen `secret`, a retry of
+/// an enrolment whose answer was lost (the code already used by the device holding that secret)
+/// gets the same device again.
 pub async fn enrol(
     db: &Db,
     code: &str,
     name: &str,
+    chosen_secret: Option<&str>,
     ip: &str,
     keys: &[Key],
     now: i64,
 ) -> Result<EnrolResponse, ApiError> {
     let code_hash = auth::hash_secret(&auth::normalise_code(code));
     let device = DeviceId(uuid::Uuid::new_v4());
-    let secret = auth::new_device_secret();
+    let secret = chosen_secret.map_or_else(auth::new_device_secret, str::to_string);
     let mut tx = db.begin_write().await?;
     let row = sqlx::query(
-        "SELECT c.user_id, c.expires_at, c.used_at, u.role, u.commune_id, u.village_id, u.disabled_at
-         FROM enrolment_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
+        "SELECT c.user_id, c.expires_at, c.used_at, u.role, u.commune_id, u.village_id, u.disabled_at,
+                d.id, d.secret_hash, d.revoked_at
+         FROM enrolment_codes c JOIN users u ON u.id = c.user_id LEFT JOIN devices d ON d.id = c.device_id
+         WHERE c.code_hash = $1",
     )
     .bind(code_hash.as_slice())
     .fetch_optional(&mut *tx)
@@ -40,6 +45,11 @@ pub async fn enrol(
         Some(row) => {
             let user = UserId::from_slice(&row.get::<Vec<u8>, _>(0));
             if row.get::<Option<i64>, _>(2).is_some() {
+                if let Some(again) = retried_enrolment(row, chosen_secret) {
+                    // The same phone asking again: its answer was lost. Nothing new is written.
+                    tx.commit().await?;
+                    return Ok(again);
+                }
                 Some((ApiError::Conflict("this enrolment code has already been used".into()), user))
             } else if row.get::<i64, _>(1) < now || row.get::<Option<i64>, _>(6).is_some() {
                 Some((ApiError::Unauthorized, user))
@@ -77,6 +87,27 @@ pub async fn enrol(
         role,
         commune_id: commune,
         village_id: village,
+    })
+}
+
+/// The answer of an enrolment already made, if `secret` is the secret of the device the code
+/// enrolled and that device is neither revoked nor its user disabled.
+fn retried_enrolment(row: &sqlx::any::AnyRow, secret: Option<&str>) -> Option<EnrolResponse> {
+    let secret = secret?;
+    let stored: Vec<u8> = row.get::<Option<Vec<u8>>, _>(8)?;
+    if !auth::constant_time_eq(&stored, &auth::hash_secret(secret))
+        || row.get::<Option<i64>, _>(9).is_some()
+        || row.get::<Option<i64>, _>(6).is_some()
+    {
+        return None;
+    }
+    Some(EnrolResponse {
+        device_id: DeviceId::from_slice(&row.get::<Option<Vec<u8>>, _>(7)?)?,
+        device_secret: secret.to_string(),
+        user_id: UserId::from_slice(&row.get::<Vec<u8>, _>(0))?,
+        role: Role::from_code(&row.get::<String, _>(3))?,
+        commune_id: CommuneId::from_slice(&row.get::<Vec<u8>, _>(4))?,
+        village_id: row.get::<Option<Vec<u8>>, _>(5).and_then(|v| VillageId::from_slice(&v)),
     })
 }
 

@@ -6,13 +6,13 @@
 use crate::credentials;
 use crate::error::{ApiError, body_rejection};
 use crate::password::{dummy_hash, verify_password_in};
-use crate::protocol::{LoginRequest, TokenResponse};
 use crate::state::AppState;
 use crate::throttle::{self, Action, Key};
 use argon2::Block;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
+use sotay_sync_core::protocol::{LoginRequest, TokenResponse};
 use std::net::SocketAddr;
 
 /// `POST /api/v1/login`: a web session for a person with a password.

@@ -2,13 +2,13 @@
 
 use crate::auth::AuthDevice;
 use crate::error::{ApiError, body_rejection};
-use crate::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use crate::state::AppState;
 use crate::throttle::{self, Action, Key};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
+use sotay_sync_core::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use std::net::SocketAddr;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -100,13 +100,18 @@ async fn enrol(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::BadRequest("device_name must be 1 to 100 characters".into()));
     }
+    if req.device_secret.as_deref().is_some_and(|s| !sotay_sync_core::protocol::device_secret_is_acceptable(s)) {
+        return Err(ApiError::BadRequest("device_secret must be 43 to 128 printable ASCII characters".into()));
+    }
     let now = crate::now_ms();
     let ip = addr.ip().to_string();
     // Codes are guessed from an address, not for an account: throttled and audited per address.
     let keys = [Key { key: format!("enrol:{ip}"), user: None, clear_on_success: false }];
     let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
     throttle::check(&state.db, Action::Enrol, &keys, &ip, now).await?;
-    Ok(Json(crate::credentials::enrol(&state.db, &req.code, name, &ip, &keys, now).await?))
+    Ok(Json(
+        crate::credentials::enrol(&state.db, &req.code, name, req.device_secret.as_deref(), &ip, &keys, now).await?,
+    ))
 }
 
 async fn token(

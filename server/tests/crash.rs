@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Instance, one_village_with_codes};
-use sotay_server::client::Client;
+use sotay_client::Client;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::{Edit, VillageId, sample};
@@ -28,10 +28,10 @@ async fn killing_the_server_mid_sync_loses_nothing_acknowledged_and_duplicates_n
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Instance::start_on(&db_url, port).await;
-    let client = Client::new(&server.base);
+    let client = Client::new(&server.base).unwrap();
     let mut phones = Vec::new();
     for code in &codes {
-        let e = client.enrol(code, "phone").await.unwrap();
+        let e = client.enrol(code, "phone", None).await.unwrap();
         let identity = DeviceIdentity {
             device: e.device_id,
             user: e.user_id,
@@ -69,7 +69,7 @@ async fn killing_the_server_mid_sync_loses_nothing_acknowledged_and_duplicates_n
         let tasks: Vec<_> = phones
             .drain(..)
             .map(|mut phone| {
-                let client = Client::new(&server.base);
+                let client = Client::new(&server.base).unwrap();
                 tokio::spawn(async move {
                     if let Ok(t) = client.token(phone.device.identity().device, &phone.secret).await {
                         let _ = client.sync(&mut phone.device, &t.access_token).await;

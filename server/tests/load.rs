@@ -175,8 +175,8 @@ async fn forty_inflated_pushes_at_once_are_bounded_by_the_memory_budget() {
     let (_db, codes) = common::one_village_with_codes(&db_url, 1).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = Instance::start_with(&db_url, port, &["--memory-budget-bytes", "67108864"]).await;
-    let client = sotay_server::client::Client::new(&server.base);
-    let enrolled = client.enrol(&codes[0], "điện thoại của Lan").await.unwrap();
+    let client = sotay_client::Client::new(&server.base).unwrap();
+    let enrolled = client.enrol(&codes[0], "điện thoại của Lan", None).await.unwrap();
     let token = client.token(enrolled.device_id, &enrolled.device_secret).await.unwrap().access_token;
     // About 8 MiB of zeros in changes just under the size limit: a body of a few KB.
     let push = RecordChanges {

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{Instance, fresh_postgres_database, one_village_with_codes};
-use sotay_server::client::Client;
+use sotay_client::Client;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::{Edit, RecordId, VillageId, sample};
@@ -27,12 +27,12 @@ async fn several_instances_on_one_postgres_behave_as_one() {
     let Some(db_url) = fresh_postgres_database().await else { return };
     let (db, codes) = one_village_with_codes(&db_url, 6).await;
     let instances = [Instance::start(&db_url).await, Instance::start(&db_url).await];
-    let clients: Vec<Client> = instances.iter().map(|i| Client::new(&i.base)).collect();
+    let clients: Vec<Client> = instances.iter().map(|i| Client::new(&i.base).unwrap()).collect();
 
     let mut phones = Vec::new();
     for (i, code) in codes.iter().enumerate() {
         let client = &clients[i % 2];
-        let e = client.enrol(code, "phone").await.unwrap();
+        let e = client.enrol(code, "phone", None).await.unwrap();
         // A token issued by one instance is good on the other: the keys live in the database.
         let token = clients[(i + 1) % 2].token(e.device_id, &e.device_secret).await.unwrap().access_token;
         let identity = DeviceIdentity {

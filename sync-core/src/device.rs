@@ -198,6 +198,11 @@ impl<S: DeviceStore> Device<S> {
         &self.store
     }
 
+    /// The store, given back (to wipe it, or to close it).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The store, mutably (for store-specific maintenance).
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store

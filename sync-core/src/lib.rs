@@ -5,11 +5,14 @@
 //! It is pure: no clocks, no randomness of its own beyond Automerge's, no files, no sockets, no
 //! async runtime. Callers hand in the time, the ids and a [`device::DeviceStore`].
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod device;
 pub mod field;
 pub mod guard;
 pub mod ids;
 pub mod inspect;
+pub mod protocol;
 pub mod record;
 pub mod rules;
 pub mod sample;
@@ -20,8 +23,8 @@ pub mod wire;
 pub use field::{Edit, Field, GeoPoint, MergeKind};
 pub use ids::{CommuneId, Date, DeviceId, RecordId, UserId, VillageId};
 pub use record::{
-    Attribution, Conflict, ConflictValue, Editor, FieldChange, HistoryEntry, Record, RecordError, RecordView,
-    SCHEMA_VERSION,
+    Attribution, Conflict, ConflictValue, Editor, FieldChange, FieldText, HistoryEntry, Record, RecordError,
+    RecordView, SCHEMA_VERSION,
 };
 pub use schema::{Coded, Lang, RecordKind, ReviewState, Role};
 pub use validate::{Rule, ValidationError, validate};

@@ -25,6 +25,14 @@ impl Lang {
             _ => None,
         }
     }
+
+    /// `vi` or `en`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
 }
 
 /// An enumeration whose variants have stable codes and bilingual labels.

@@ -2,9 +2,11 @@
 //! fresh SQLite database in a temporary directory; [`TestDevice`] plays a phone over HTTP with the
 //! same sync-core code a phone uses.
 
+pub mod proxy;
+
+use sotay_client::{Client, SyncReport};
 use sotay_server::admin::{self, NewUser};
 use sotay_server::auth::Role;
-use sotay_server::client::{Client, SyncReport};
 use sotay_server::config::Limits;
 use sotay_server::state::AppState;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
@@ -182,8 +184,8 @@ impl TestApp {
     pub async fn device(&self, username: &str) -> TestDevice {
         let user = admin::user_by_name(&self.state.db, username).await.unwrap();
         let code = admin::issue_enrolment_code(&self.state.db, user, 3600).await.unwrap();
-        let client = Client::new(&self.base);
-        let e = client.enrol(&code, &format!("{username}'s phone")).await.unwrap();
+        let client = Client::new(&self.base).unwrap();
+        let e = client.enrol(&code, &format!("{username}'s phone"), None).await.unwrap();
         let token = client.token(e.device_id, &e.device_secret).await.unwrap().access_token;
         let identity = DeviceIdentity {
             device: e.device_id,
@@ -303,7 +305,7 @@ impl TestDevice {
 
     /// Points the device at another server address (after a restart).
     pub fn reconnect(&mut self, base: &str) {
-        self.client = Client::new(base);
+        self.client = Client::new(base).unwrap();
     }
 
     /// Creates a valid activity.

@@ -31,7 +31,7 @@ mod view;
 
 pub use conflict::{Conflict, ConflictValue};
 pub use history::{Attribution, FieldChange, HistoryEntry};
-pub use view::RecordView;
+pub use view::{FieldText, RecordView};
 
 use crate::field::{Edit, Field, MergeKind};
 use crate::ids::{CommuneId, DeviceId, RecordId, UserId, VillageId};

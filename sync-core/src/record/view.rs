@@ -205,3 +205,67 @@ fn set_members<T: Coded + Ord>(doc: &AutoCommit, field: Field) -> Vec<T> {
     v.sort();
     v
 }
+
+/// One field of a view as text: `value` in the textual form [`crate::Edit::parse`] reads (codes for
+/// enumerations; set members joined by `,`), and `label` for people in the given language
+/// (enumeration labels; `value` itself for free text, numbers and dates). `None` when unset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldText {
+    /// The stored value as text (codes).
+    pub value: String,
+    /// The value as a person reads it.
+    pub label: String,
+}
+
+impl RecordView {
+    /// A field's value as text (see [`FieldText`]); `None` when the field is unset or empty.
+    pub fn field_text(&self, field: Field, lang: Lang) -> Option<FieldText> {
+        fn coded<T: Coded>(v: Option<T>, lang: Lang) -> Option<FieldText> {
+            v.map(|c| FieldText { value: c.code().to_string(), label: c.label(lang).to_string() })
+        }
+        fn set<T: Coded>(v: &[T], lang: Lang) -> Option<FieldText> {
+            (!v.is_empty()).then(|| FieldText {
+                value: v.iter().map(|c| c.code()).collect::<Vec<_>>().join(","),
+                label: v.iter().map(|c| c.label(lang)).collect::<Vec<_>>().join(", "),
+            })
+        }
+        fn plain(v: Option<String>) -> Option<FieldText> {
+            v.filter(|s| !s.is_empty()).map(|s| FieldText { label: s.clone(), value: s })
+        }
+        let yes_no = |b: bool| match (b, lang) {
+            (true, Lang::Vi) => "có",
+            (false, Lang::Vi) => "không",
+            (true, Lang::En) => "yes",
+            (false, Lang::En) => "no",
+        };
+        match field {
+            Field::Unit => plain(self.unit.clone()),
+            Field::PlanItem => coded(self.plan_item, lang),
+            Field::ActivityType => coded(self.activity_type, lang),
+            Field::Format => coded(self.format, lang),
+            Field::Topics => set(&self.topics, lang),
+            Field::HeldOn => plain(self.held_on.map(|d| d.to_string())),
+            Field::Location => plain(self.location.clone()),
+            Field::Gps => plain(self.gps.map(|g| g.encode())),
+            Field::AttendanceFemale => plain(self.attendance_female.map(|n| n.to_string())),
+            Field::AttendanceMale => plain(self.attendance_male.map(|n| n.to_string())),
+            Field::AttendanceEthnicMinority => plain(self.attendance_ethnic_minority.map(|n| n.to_string())),
+            Field::Notes => plain(Some(self.notes.clone())),
+            Field::CaseCode => plain(self.case_code.clone()),
+            Field::ReportedOn => plain(self.reported_on.map(|d| d.to_string())),
+            Field::SurvivorSex => coded(self.survivor_sex, lang),
+            Field::SurvivorAgeGroup => coded(self.survivor_age_group, lang),
+            Field::ViolenceTypes => set(&self.violence_types, lang),
+            Field::Setting => coded(self.setting, lang),
+            Field::ReferredTo => set(&self.referred_to, lang),
+            Field::CaseStatus => coded(self.case_status, lang),
+            Field::ConsentToShare => {
+                self.consent_to_share.map(|b| FieldText { value: b.to_string(), label: yes_no(b).to_string() })
+            }
+            Field::Review => coded(Some(self.review_state), lang),
+            Field::Deleted => {
+                Some(FieldText { value: self.deleted.to_string(), label: yes_no(self.deleted).to_string() })
+            }
+        }
+    }
+}

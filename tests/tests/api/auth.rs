@@ -66,7 +66,7 @@ async fn a_revoked_device_is_refused_on_its_next_request_and_told_to_wipe() {
     assert_eq!(status, 403);
     assert!(text.contains("device_revoked") && text.contains("\"wipe_gbv\":true"), "{text}");
     let err = a.client.token(a.device.identity().device, &a.secret).await.unwrap_err();
-    assert!(matches!(err, sotay_server::client::ClientError::Revoked));
+    assert!(matches!(err, sotay_client::ClientError::Revoked));
 }
 
 #[tokio::test]

@@ -10,4 +10,5 @@ mod policy;
 mod reports;
 mod review;
 mod sync;
+mod village_link;
 mod write_rules;

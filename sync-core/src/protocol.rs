@@ -2,9 +2,14 @@
 //! server say to each other outside the binary sync messages (those are `sotay_sync_core::wire`).
 //! Written once, used by the handlers and by the device client.
 
-use crate::auth::Role;
+use crate::ids::{CommuneId, DeviceId, UserId, VillageId};
+use crate::schema::Role;
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::{CommuneId, DeviceId, UserId, VillageId};
+
+/// Shortest device secret a phone may choose itself (43 characters: 32 random bytes in base64url).
+pub const MIN_DEVICE_SECRET_LEN: usize = 43;
+/// Longest device secret a phone may choose itself.
+pub const MAX_DEVICE_SECRET_LEN: usize = 128;
 
 /// Body of `POST /api/v1/enrol`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -13,6 +18,19 @@ pub struct EnrolRequest {
     pub code: String,
     /// A name for the device, shown to admins ("Điện thoại của Lan").
     pub device_name: String,
+    /// The device secret, chosen by the phone (32 random bytes, base64url) and saved before the
+    /// request is sent. With it enrolment can be retried: if the answer was lost after the server
+    /// used the code, the same code and secret get the same device again, not a refusal. Without
+    /// it the server chooses the secret and a lost answer costs the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_secret: Option<String>,
+}
+
+/// Whether a phone-chosen device secret is acceptable: long enough to be unguessable, printable
+/// ASCII only.
+pub fn device_secret_is_acceptable(secret: &str) -> bool {
+    (MIN_DEVICE_SECRET_LEN..=MAX_DEVICE_SECRET_LEN).contains(&secret.len())
+        && secret.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Answer of `POST /api/v1/enrol`: the device's credential. The secret is shown once.

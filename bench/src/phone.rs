@@ -1,0 +1,112 @@
+//! The phone library's figures (the phone-library issue's targets): a village provisioned into
+//! the SQLite phone store through the real session, the store reopened, the first page of the
+//! record list, one local edit, and a day's work synced over an emulated 2G link with loss.
+
+use crate::Args;
+use crate::figures::{Figure, Goal, Printer};
+use crate::scenarios::{Server, create_on_memory_phone, setup};
+use sotay_client::store::RecordQuery;
+use sotay_client::{ClientConfig, Session, SqliteStore, SyncOptions};
+use sotay_sync_core::schema::RecordKind;
+use sotay_sync_core::{Edit, sample};
+use sotay_tests::proxy::{Link, Proxy};
+use std::time::Instant;
+
+const NOW_MS: i64 = 1_795_651_200_000;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The phone scenario.
+pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    let n = if args.quick { 1000 } else { 5000 };
+    let s = setup(1, 3).await?;
+    let server = Server::start(&s.db_url)?;
+    create_on_memory_phone(&server.base, &s.codes[0][0], n).await?;
+    let label = format!("{n}-record village");
+
+    // Provisioning, end to end: enrolment, token, scope, every page into SQLite.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("phone.db");
+    let t = Instant::now();
+    let store = SqliteStore::open(&path)?;
+    let mut session =
+        Session::enrol(store, &server.base, &s.codes[0][1], "bench", ClientConfig::default(), &SyncOptions::default())
+            .await?;
+    session.sync(&SyncOptions::default()).await?;
+    out.print(Figure::target(
+        format!("phone store: provisioning a {label} end to end"),
+        t.elapsed().as_secs_f64(),
+        "s",
+        Goal::AtMost,
+        3.0,
+    ));
+    drop(session);
+
+    let opens: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let session = Session::open(SqliteStore::open(&path)?, ClientConfig::default())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            drop(session);
+            Ok(ms)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    out.print(Figure::target(format!("phone store: opening a {label}"), median(opens), "ms", Goal::AtMost, 100.0));
+
+    let mut session = Session::open(SqliteStore::open(&path)?, ClientConfig::default())?;
+    let pages: Vec<f64> = (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            let page = session.device().store().query(&RecordQuery::default())?;
+            anyhow::ensure!(page.len() == 50, "a full first page");
+            Ok(t.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    out.print(Figure::target("phone store: first page of the record list", median(pages), "ms", Goal::AtMost, 20.0));
+
+    let ids: Vec<_> = session.device().store().query(&RecordQuery { limit: 20, ..RecordQuery::default() })?;
+    let mut edits = Vec::new();
+    for (i, v) in ids.iter().enumerate() {
+        let t = Instant::now();
+        session.device_mut().edit(v.id, &[Edit::AttendanceFemale(50 + i as u32)], NOW_MS + i as i64)?;
+        edits.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.print(Figure::target("phone store: one local edit committed", median(edits), "ms", Goal::AtMost, 5.0));
+    session.sync(&SyncOptions::default()).await?;
+
+    // A day's work over 2G (50 kbit/s, 300 ms round trip, 20 % of segments lost).
+    let proxy = Proxy::start(server.base.trim_start_matches("http://"), Link::two_g(0.2)).await;
+    let day_dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(&day_dir.path().join("phone.db"))?;
+    let mut day =
+        Session::enrol(store, &proxy.base, &s.codes[0][2], "2G", ClientConfig::default(), &SyncOptions::default())
+            .await?;
+    day.sync(&SyncOptions::default()).await?;
+    let mut created = Vec::new();
+    for i in 0..20 {
+        created.push(day.device_mut().create(RecordKind::Activity, &sample::activity(900_000 + i, 2026), NOW_MS)?);
+    }
+    for (i, v) in ids.iter().take(10).enumerate() {
+        day.device_mut().edit(v.id, &[Edit::AttendanceMale(70 + i as u32)], NOW_MS + 100)?;
+    }
+    let up_before = proxy.faults.bytes_up.load(std::sync::atomic::Ordering::SeqCst);
+    let t = Instant::now();
+    let report = day.sync(&SyncOptions::default()).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let up = proxy.faults.bytes_up.load(std::sync::atomic::Ordering::SeqCst) - up_before;
+    anyhow::ensure!(report.acked == 30 && day.device().pending()? == 0, "the day's work acknowledged: {report:?}");
+    out.print(Figure::target("a day's work (20 new, 10 edits) over 2G with 20 % loss", secs, "s", Goal::AtMost, 30.0));
+    out.print(Figure::info("a day's work over 2G: bytes up (headers included)", up as f64, "B"));
+    out.print(Figure::target(
+        "a day's work over 2G: retried round trips",
+        f64::from(report.retries),
+        "count",
+        Goal::AtMost,
+        0.0,
+    ));
+    server.stop();
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The phone's session policy, in one place: enrolment that can be retried after a lost answer,
+//! the credential kept in the phone's store, access tokens fetched and refreshed, the scope
+//! refreshed when the server resets the phone, the GBV wipe when the server says the phone was
+//! revoked, and the time of the last successful sync. The mobile bindings and the `sotay` command
+//! line are thin layers over this.
+
+use crate::error::ClientError;
+use crate::http::{Client, ClientConfig};
+use crate::store::SqliteStore;
+use crate::sync::{SyncOptions, SyncReport};
+use serde::{Deserialize, Serialize};
+use sotay_sync_core::device::{Device, DeviceIdentity};
+use sotay_sync_core::{DeviceId, Role, VillageId};
+use std::time::{Duration, Instant};
+
+const CREDENTIAL: &str = "credential";
+const ENROLMENT: &str = "enrolment";
+const LAST_SYNC: &str = "last_sync_ms";
+const REVOKED: &str = "revoked";
+
+/// What enrolment gave this device, kept in its store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// The server's base URL.
+    pub server: String,
+    /// Identity and scope.
+    pub identity: DeviceIdentity,
+    /// The role, as the server reported it at enrolment.
+    pub role: Role,
+    /// The device secret.
+    pub secret: String,
+}
+
+/// An enrolment under way: saved before the request is sent, so that a retry after a lost answer
+/// sends the same secret and gets the same device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingEnrolment {
+    server: String,
+    code: String,
+    secret: String,
+}
+
+/// An enrolled phone: its store, its credential and a client of its server.
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    device: Device<SqliteStore>,
+    credential: Credential,
+    token: Option<(String, Instant)>,
+}
+
+/// The credential kept in a store, if the phone is enrolled.
+pub fn credential(store: &SqliteStore) -> Result<Option<Credential>, ClientError> {
+    match store.get_meta(CREDENTIAL)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ClientError::Storage(e.to_string())),
+    }
+}
+
+fn new_secret() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Session {
+    /// The session of an enrolled store, or `NotEnrolled`.
+    pub fn open(store: SqliteStore, config: ClientConfig) -> Result<Session, ClientError> {
+        let credential = credential(&store)?.ok_or(ClientError::NotEnrolled)?;
+        let client = Client::with_config(&credential.server, config)?;
+        Ok(Session { client, device: Device::new(credential.identity, store), credential, token: None })
+    }
+
+    /// Enrols the phone whose store is `store` with a one-time `code` from the commune office.
+    /// Retried on network faults with the same phone-chosen secret, so an answer lost after the
+    /// server used the code still ends in this phone being enrolled.
+    pub async fn enrol(
+        mut store: SqliteStore,
+        server: &str,
+        code: &str,
+        device_name: &str,
+        config: ClientConfig,
+        options: &SyncOptions,
+    ) -> Result<Session, ClientError> {
+        if credential(&store)?.is_some() {
+            return Err(ClientError::AlreadyEnrolled);
+        }
+        let client = Client::with_config(server, config.clone())?;
+        let pending: Option<PendingEnrolment> =
+            store.get_meta(ENROLMENT)?.and_then(|b| serde_json::from_slice(&b).ok());
+        let pending = match pending {
+            Some(p) if p.server == client.base() && p.code == code => p,
+            _ => {
+                let p = PendingEnrolment {
+                    server: client.base().to_string(),
+                    code: code.to_string(),
+                    secret: new_secret(),
+                };
+                store.set_meta(ENROLMENT, &serde_json::to_vec(&p).map_err(|e| ClientError::Storage(e.to_string()))?)?;
+                p
+            }
+        };
+        let answer =
+            crate::sync::with_retries(options, || client.enrol(code, device_name, Some(&pending.secret))).await?;
+        let credential = Credential {
+            server: client.base().to_string(),
+            identity: DeviceIdentity {
+                device: answer.device_id,
+                user: answer.user_id,
+                commune: answer.commune_id,
+                village: answer.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
+            },
+            role: answer.role,
+            secret: answer.device_secret,
+        };
+        store
+            .set_meta(CREDENTIAL, &serde_json::to_vec(&credential).map_err(|e| ClientError::Storage(e.to_string()))?)?;
+        store.delete_meta(ENROLMENT)?;
+        store.delete_meta(REVOKED)?;
+        Ok(Session { client, device: Device::new(credential.identity, store), credential, token: None })
+    }
+
+    /// The device (records, edits, conflicts).
+    pub fn device(&self) -> &Device<SqliteStore> {
+        &self.device
+    }
+
+    /// The device, for edits.
+    pub fn device_mut(&mut self) -> &mut Device<SqliteStore> {
+        &mut self.device
+    }
+
+    /// The credential.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> DeviceId {
+        self.credential.identity.device
+    }
+
+    /// The client of this phone's server.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// When the last sync succeeded (Unix ms), if ever.
+    pub fn last_sync_ms(&self) -> Result<Option<i64>, ClientError> {
+        Ok(self.device.store().get_meta(LAST_SYNC)?.and_then(|b| b.try_into().ok()).map(i64::from_le_bytes))
+    }
+
+    /// Whether the server said this phone was revoked (its GBV data is gone).
+    pub fn is_revoked(&self) -> Result<bool, ClientError> {
+        Ok(self.device.store().get_meta(REVOKED)?.is_some())
+    }
+
+    /// A valid access token, fetched when there is none or it is about to expire.
+    pub async fn token(&mut self, options: &SyncOptions) -> Result<String, ClientError> {
+        if let Some((token, until)) = &self.token
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let (client, device, secret) = (&self.client, self.credential.identity.device, &self.credential.secret);
+        let answer = crate::sync::with_retries(options, || client.token(device, secret)).await;
+        let answer = match answer {
+            Err(ClientError::Revoked) => return Err(self.revoked()),
+            other => other?,
+        };
+        // Refreshed well before it expires, so a long sync on a slow link never holds a stale one.
+        let until = Instant::now() + Duration::from_secs(answer.expires_in * 3 / 4);
+        self.token = Some((answer.access_token.clone(), until));
+        Ok(answer.access_token)
+    }
+
+    /// Syncs until nothing is left to send or receive. Network faults are retried by themselves
+    /// (`options.retry`); an expired token is refreshed once; a revoked phone wipes its GBV data.
+    pub async fn sync(&mut self, options: &SyncOptions) -> Result<SyncReport, ClientError> {
+        if self.is_revoked()? {
+            return Err(ClientError::Revoked);
+        }
+        let mut result = Err(ClientError::NotEnrolled);
+        for _ in 0..2 {
+            let token = self.token(options).await?;
+            result = self.client.sync_with(&mut self.device, &token, options).await;
+            match &result {
+                Err(ClientError::Server { status: 401, .. }) => self.token = None,
+                _ => break,
+            }
+        }
+        if self.device.identity() != self.credential.identity {
+            // The server gave this phone a new scope: keep it for next time, whatever else happened.
+            self.credential.identity = self.device.identity();
+            let bytes = serde_json::to_vec(&self.credential).map_err(|e| ClientError::Storage(e.to_string()))?;
+            self.device.store_mut().set_meta(CREDENTIAL, &bytes)?;
+        }
+        match result {
+            Err(ClientError::Revoked) => Err(self.revoked()),
+            Ok(report) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                self.device.store_mut().set_meta(LAST_SYNC, &now.to_le_bytes())?;
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The server said this phone is revoked: its GBV referrals go at once, and it stops syncing.
+    fn revoked(&mut self) -> ClientError {
+        tracing::warn!(device = %self.credential.identity.device, "device revoked; GBV data wiped");
+        if let Err(e) = self.device.wipe_sensitive() {
+            return e.into();
+        }
+        if let Err(e) = self.device.store_mut().set_meta(REVOKED, b"1") {
+            return e.into();
+        }
+        ClientError::Revoked
+    }
+
+    /// Removes everything from this phone (records, unsent changes, credential), returning the
+    /// empty store, ready to enrol again.
+    pub fn wipe(self) -> Result<SqliteStore, ClientError> {
+        let mut store = self.device.into_store();
+        store.wipe_all()?;
+        Ok(store)
+    }
+}
