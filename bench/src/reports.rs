@@ -48,7 +48,7 @@ async fn reports_on(args: &Args, out: &mut Printer, postgres: Option<&str>) -> a
     db.close().await;
 
     let server = Server::start(&s.db_url)?;
-    let http = reqwest::Client::new();
+    let http = sotay_client::http::plain_client();
     let login = http
         .post(format!("{}/api/v1/login", server.base))
         .header("content-type", "application/json")

@@ -167,7 +167,7 @@ pub(crate) async fn setup_on(
 
 /// A phone (in memory) that creates `n` activities and syncs them.
 pub(crate) async fn create_on_memory_phone(base: &str, code: &str, n: u32) -> anyhow::Result<()> {
-    let mut sim = enrol(&reqwest::Client::new(), base, code).await?;
+    let mut sim = enrol(&sotay_client::http::plain_client(), base, code).await?;
     create_activities(&mut sim, 0, n)?;
     sim.sync().await?;
     Ok(())
@@ -281,7 +281,7 @@ async fn ingest_once(devices: usize, per: usize, detect: bool) -> anyhow::Result
     // another village's, so this measures the server's ingest, not phones applying downloads).
     let s = setup(devices, 1).await?;
     let server = Server::start_with(&s.db_url, detect)?;
-    let http = reqwest::Client::new();
+    let http = sotay_client::http::plain_client();
     let mut sims = Vec::new();
     for (d, code) in s.codes.iter().map(|c| &c[0]).enumerate() {
         let mut sim = enrol(&http, &server.base, code).await?;
@@ -392,7 +392,7 @@ async fn village(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let n = if args.quick { 1000 } else { 5000 };
     let s = setup(1, 2).await?;
     let server = Server::start(&s.db_url)?;
-    let http = reqwest::Client::new();
+    let http = sotay_client::http::plain_client();
     let mut a = enrol(&http, &server.base, &s.codes[0][0]).await?;
     let ids = create_activities(&mut a, 0, n)?;
     a.sync().await?;
@@ -518,7 +518,7 @@ async fn scale(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
 async fn scale_on(args: &Args, out: &mut Printer, postgres: Option<&str>) -> anyhow::Result<()> {
     let (small, large) = if args.quick { (10_000, 100_000) } else { (10_000, 1_000_000) };
     let s = setup_on(2, 2, postgres).await?;
-    let http = reqwest::Client::new();
+    let http = sotay_client::http::plain_client();
     fill(&s.db_url, &s, 1, small).await?;
     let server = Server::start(&s.db_url)?;
     let mut a = enrol(&http, &server.base, &s.codes[0][0]).await?;
@@ -580,7 +580,12 @@ async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let devices = villages * per_village;
     let s = setup(villages, per_village).await?;
     let server = Server::start(&s.db_url)?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(devices).build()?;
+    let http = {
+        sotay_client::http::install_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .pool_max_idle_per_host(devices)
+    .build()?;
     let mut sims = Vec::new();
     for codes in &s.codes {
         for code in codes {

@@ -58,9 +58,23 @@ pub struct Client {
     config: ClientConfig,
 }
 
+/// Makes ring the process's rustls crypto provider if none is set yet. reqwest is built without
+/// one (no aws-lc C library on phones), so any `reqwest::Client` built elsewhere in a process that
+/// links this crate needs this first; [`http_client`] and [`plain_client`] call it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A default `reqwest::Client` (tests and tools that talk to the server directly).
+pub fn plain_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// The HTTP client with rustls over the bundled Mozilla roots (the same on every phone, whatever
 /// its OS's store holds).
 pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
+    install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

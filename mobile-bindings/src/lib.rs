@@ -122,8 +122,7 @@ impl Phone {
             max_push_bytes: 0,
             cancel: self.cancel.clone(),
             progress: listener.map(|l| {
-                Arc::new(move |s: &sotay_client::SyncStatus| l.on_progress(s.into()))
-                    as sotay_client::sync::ProgressFn
+                Arc::new(move |s: &sotay_client::SyncStatus| l.on_progress(s.into())) as sotay_client::sync::ProgressFn
             }),
         }
     }

@@ -31,11 +31,14 @@ impl Probe {
         let task = tokio::spawn({
             let (stop, peak_kib) = (stop.clone(), peak_kib.clone());
             async move {
-                let client = reqwest::Client::builder()
-                    .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .unwrap();
+                let client = {
+                    sotay_client::http::install_crypto_provider();
+                    reqwest::Client::builder()
+                }
+                .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
                 let mut out = Vec::new();
                 let mut tick = tokio::time::interval(Duration::from_millis(50));
                 while !stop.load(Ordering::Relaxed) {
@@ -149,7 +152,13 @@ async fn a_flood_of_logins_is_bounded_by_the_hashing_slots() {
         let url = format!("{}/api/v1/login", server.base);
         tokio::spawn(async move {
             let from = IpAddr::from([127, 0, 2 + (i / 250) as u8, (i % 250) as u8 + 1]);
-            let client = reqwest::Client::builder().local_address(from).build().unwrap();
+            let client = {
+                sotay_client::http::install_crypto_provider();
+                reqwest::Client::builder()
+            }
+            .local_address(from)
+            .build()
+            .unwrap();
             let body = format!(r#"{{"username":"ai-do-{i}","password":"không phải mật khẩu"}}"#);
             let resp = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
             (resp.status().as_u16(), resp.headers().contains_key("retry-after"))
@@ -193,7 +202,7 @@ async fn forty_inflated_pushes_at_once_are_bounded_by_the_memory_budget() {
         .map(|_| {
             let (url, body, token) = (format!("{}/api/v1/sync", server.base), body.clone(), token.clone());
             tokio::spawn(async move {
-                let resp = reqwest::Client::new()
+                let resp = sotay_client::http::plain_client()
                     .post(url)
                     .bearer_auth(token)
                     .header("content-type", wire::CONTENT_TYPE)

@@ -210,7 +210,7 @@ impl TestApp {
 
     /// `POST /api/v1/login`; returns the status and body.
     pub async fn login(&self, username: &str, password: &str) -> (u16, String) {
-        let resp = reqwest::Client::new()
+        let resp = sotay_client::http::plain_client()
             .post(format!("{}/api/v1/login", self.base))
             .header("content-type", "application/json")
             .body(serde_json::json!({ "username": username, "password": password }).to_string())
@@ -223,7 +223,7 @@ impl TestApp {
     /// A request with an optional bearer token; returns the status and body.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (u16, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        let mut req = sotay_client::http::plain_client().request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

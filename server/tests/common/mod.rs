@@ -76,7 +76,7 @@ impl Instance {
         // Owned at once, so that it is killed and reaped even if it never becomes ready.
         let instance = Instance { child, base: format!("http://127.0.0.1:{port}") };
         // Ready when /readyz answers: an event to await, polled because it is another process.
-        let http = reqwest::Client::new();
+        let http = sotay_client::http::plain_client();
         for _ in 0..600 {
             if http.get(format!("{}/readyz", instance.base)).send().await.is_ok_and(|r| r.status().is_success()) {
                 return instance;

@@ -325,14 +325,20 @@ async fn connections_past_the_caps_get_the_overflow_lane_and_other_addresses_are
     let mut sixth = connect_from(&app, "127.0.0.1").await;
     assert!(request(&mut sixth, "GET", "/healthz").await.starts_with("HTTP/1.1 200"), "healthz in the overflow lane");
     let other: IpAddr = "127.0.0.2".parse().unwrap();
-    let client = reqwest::Client::builder().local_address(other).build().unwrap();
+    let client = {
+        sotay_client::http::install_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .local_address(other)
+    .build()
+    .unwrap();
     let resp = client.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), 200, "another address is served normally");
 }
 
 /// `POST /api/v1/enrol` with a code; the status and the Retry-After header.
 async fn enrol_with(base: String, code: String) -> (u16, Option<String>) {
-    let resp = reqwest::Client::new()
+    let resp = sotay_client::http::plain_client()
         .post(format!("{base}/api/v1/enrol"))
         .header("content-type", "application/json")
         .body(serde_json::json!({ "code": code, "device_name": "điện thoại" }).to_string())
@@ -345,7 +351,7 @@ async fn enrol_with(base: String, code: String) -> (u16, Option<String>) {
 
 /// `POST /api/v1/login`; the status.
 async fn login(base: String, username: &'static str, password: &'static str) -> u16 {
-    let resp = reqwest::Client::new()
+    let resp = sotay_client::http::plain_client()
         .post(format!("{base}/api/v1/login"))
         .header("content-type", "application/json")
         .body(serde_json::json!({ "username": username, "password": password }).to_string())

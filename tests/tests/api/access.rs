@@ -230,7 +230,7 @@ async fn tokens_that_break_any_rule_of_rfc_8725_get_401() {
         assert_eq!(status, 401, "{what}: {body}");
     }
     assert_eq!(app.call("GET", "/api/v1/me", Some(&good), None).await.0, 200, "the control token works");
-    let lower = reqwest::Client::new()
+    let lower = sotay_client::http::plain_client()
         .get(format!("{}/api/v1/me", app.base))
         .header("authorization", format!("bearer {good}"))
         .send()
@@ -274,7 +274,7 @@ async fn passwords_are_argon2id_and_failed_logins_are_throttled_with_growing_del
     // This address has failed five times in the window; the delay (1 s) has passed, so one more
     // attempt is answered, and fails; the next must wait twice as long (2 s), with Retry-After.
     assert_eq!(app.login("nobody", "x").await.0, 401);
-    let resp = reqwest::Client::new()
+    let resp = sotay_client::http::plain_client()
         .post(format!("{}/api/v1/login", app.base))
         .header("content-type", "application/json")
         .body(r#"{"username":"nobody","password":"x"}"#)

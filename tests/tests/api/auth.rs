@@ -9,7 +9,7 @@ use sotay_sync_core::wire;
 use sotay_tests::*;
 
 async fn post_sync(app: &TestApp, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
-    let mut req = reqwest::Client::new().post(format!("{}/api/v1/sync", app.base)).body(body);
+    let mut req = sotay_client::http::plain_client().post(format!("{}/api/v1/sync", app.base)).body(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

@@ -227,7 +227,8 @@ async fn every_figure_of_the_report_matches_an_independent_count_in_json_xlsx_an
 type VillageIdKey = Vec<u8>;
 
 async fn download(app: &TestApp, path: &str, token: &str) -> Vec<u8> {
-    let resp = reqwest::Client::new().get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap();
+    let resp =
+        sotay_client::http::plain_client().get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap();
     assert_eq!(resp.status(), 200, "{path}");
     assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
     resp.bytes().await.unwrap().to_vec()
