@@ -39,6 +39,16 @@ async fn phone(app: &TestApp, proxy: &Proxy, dir: &tempfile::TempDir) -> Session
     Session::enrol(store, &proxy.base, &code, "điện thoại của Lan", config(), &fast_retries(8)).await.unwrap()
 }
 
+/// A server with a commune, a proxy in front of it, and Lan's phone enrolled through the proxy.
+async fn enrolled_phone() -> (TestApp, Proxy, tempfile::TempDir, Session) {
+    let app = spawn_app().await;
+    app.commune().await;
+    let proxy = Proxy::start(&upstream(&app), Link::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let session = phone(&app, &proxy, &dir).await;
+    (app, proxy, dir, session)
+}
+
 fn upstream(app: &TestApp) -> String {
     app.base.trim_start_matches("http://").to_string()
 }
@@ -67,11 +77,7 @@ async fn an_enrolment_whose_answer_is_lost_is_retried_into_the_same_device() {
 
 #[tokio::test]
 async fn cut_requests_and_lost_answers_lose_nothing_and_store_nothing_twice() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let proxy = Proxy::start(&upstream(&app), Link::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut session = phone(&app, &proxy, &dir).await;
+    let (app, proxy, _dir, mut session) = enrolled_phone().await;
     session.sync(&fast_retries(8)).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -94,11 +100,7 @@ async fn cut_requests_and_lost_answers_lose_nothing_and_store_nothing_twice() {
 
 #[tokio::test]
 async fn a_fade_during_a_sync_is_waited_out_and_the_sync_resumes_by_itself() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let proxy = Proxy::start(&upstream(&app), Link::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut session = phone(&app, &proxy, &dir).await;
+    let (app, proxy, _dir, mut session) = enrolled_phone().await;
     session.sync(&fast_retries(3)).await.unwrap();
     for i in 0..5 {
         session.device_mut().create(RecordKind::Activity, &activity_edits(i, 1), NOW_MS).unwrap();
@@ -133,11 +135,7 @@ async fn a_fade_during_a_sync_is_waited_out_and_the_sync_resumes_by_itself() {
 
 #[tokio::test]
 async fn retries_stop_by_themselves_with_one_clear_sentence_and_the_data_kept() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let proxy = Proxy::start(&upstream(&app), Link::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut session = phone(&app, &proxy, &dir).await;
+    let (app, proxy, _dir, mut session) = enrolled_phone().await;
     session.device_mut().create(RecordKind::Activity, &activity_edits(3, 4), NOW_MS).unwrap();
     proxy.faults.stall();
     let err = session.sync(&fast_retries(3)).await.unwrap_err();
@@ -153,11 +151,7 @@ async fn retries_stop_by_themselves_with_one_clear_sentence_and_the_data_kept() 
 
 #[tokio::test]
 async fn a_sync_is_cancelled_at_once_and_nothing_is_lost() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let proxy = Proxy::start(&upstream(&app), Link::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut session = phone(&app, &proxy, &dir).await;
+    let (app, proxy, _dir, mut session) = enrolled_phone().await;
     session.device_mut().create(RecordKind::Activity, &activity_edits(3, 4), NOW_MS).unwrap();
     proxy.faults.stall();
     let options = fast_retries(50);
@@ -179,11 +173,7 @@ async fn a_sync_is_cancelled_at_once_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn a_revoked_phone_wipes_its_gbv_records_and_stops() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let proxy = Proxy::start(&upstream(&app), Link::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut session = phone(&app, &proxy, &dir).await;
+    let (app, _proxy, dir, mut session) = enrolled_phone().await;
     session.device_mut().create(RecordKind::Activity, &activity_edits(3, 4), NOW_MS).unwrap();
     session.device_mut().create(RecordKind::GbvReferral, &sotay_tests::gbv_edits("VN-1"), NOW_MS).unwrap();
     session.sync(&fast_retries(3)).await.unwrap();
