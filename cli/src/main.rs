@@ -6,6 +6,7 @@ mod admin;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use sotay_client::session::now_ms;
 use sotay_client::{ClientConfig, ClientError, Session, SqliteStore, SyncOptions, SyncStatus};
 use sotay_sync_core::device::Device;
 use sotay_sync_core::schema::{Coded, Lang, RecordKind};
@@ -126,10 +127,6 @@ enum Cmd {
         #[command(subcommand)]
         cmd: admin::AdminCmd,
     },
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn today() -> Date {

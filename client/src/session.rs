@@ -57,6 +57,21 @@ pub fn credential(store: &SqliteStore) -> Result<Option<Credential>, ClientError
     }
 }
 
+/// When the last sync of the phone whose store is `store` succeeded (Unix ms), if ever.
+pub fn last_sync_ms(store: &SqliteStore) -> Result<Option<i64>, ClientError> {
+    Ok(store.get_meta(LAST_SYNC)?.and_then(|b| b.try_into().ok()).map(i64::from_le_bytes))
+}
+
+/// Whether the server said the phone whose store is `store` was revoked (its GBV data is gone).
+pub fn is_revoked(store: &SqliteStore) -> Result<bool, ClientError> {
+    Ok(store.get_meta(REVOKED)?.is_some())
+}
+
+/// The phone's clock, in Unix ms (advisory: phones' clocks can be wrong).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 fn new_secret() -> String {
     use base64::Engine;
     let bytes: [u8; 32] = rand::random();
@@ -147,12 +162,12 @@ impl Session {
 
     /// When the last sync succeeded (Unix ms), if ever.
     pub fn last_sync_ms(&self) -> Result<Option<i64>, ClientError> {
-        Ok(self.device.store().get_meta(LAST_SYNC)?.and_then(|b| b.try_into().ok()).map(i64::from_le_bytes))
+        last_sync_ms(self.device.store())
     }
 
     /// Whether the server said this phone was revoked (its GBV data is gone).
     pub fn is_revoked(&self) -> Result<bool, ClientError> {
-        Ok(self.device.store().get_meta(REVOKED)?.is_some())
+        is_revoked(self.device.store())
     }
 
     /// A valid access token, fetched when there is none or it is about to expire.
@@ -198,10 +213,7 @@ impl Session {
         match result {
             Err(ClientError::Revoked) => Err(self.revoked()),
             Ok(report) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                self.device.store_mut().set_meta(LAST_SYNC, &now.to_le_bytes())?;
+                self.device.store_mut().set_meta(LAST_SYNC, &now_ms().to_le_bytes())?;
                 Ok(report)
             }
             Err(e) => Err(e),

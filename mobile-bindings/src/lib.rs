@@ -14,6 +14,7 @@ mod types;
 pub use error::{FieldProblem, SotayError};
 pub use types::*;
 
+use sotay_client::session::now_ms;
 use sotay_client::store::SqliteStore;
 use sotay_client::{CancelToken, ClientConfig, ClientError, RetryPolicy, Session, SyncOptions};
 use sotay_sync_core::schema::{Coded, Lang, RecordKind};
@@ -47,10 +48,6 @@ pub struct Phone {
     cancel: CancelToken,
     state: Mutex<State>,
     reader: Mutex<SqliteStore>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn parse_id(id: &str, lang: Lang) -> Result<RecordId, SotayError> {
@@ -303,20 +300,13 @@ impl Phone {
         let reader = self.reader();
         let counts = reader.counts().map_err(|e| self.client_err(e.into()))?;
         let credential = sotay_client::session::credential(&reader).map_err(|e| self.client_err(e))?;
-        let meta_i64 = |k: &str| -> Result<Option<i64>, SotayError> {
-            Ok(reader
-                .get_meta(k)
-                .map_err(|e| self.client_err(e.into()))?
-                .and_then(|b| b.try_into().ok())
-                .map(i64::from_le_bytes))
-        };
         let status = PhoneStatus {
             enrolled: credential.is_some(),
             device_id: credential.as_ref().map(|c| c.identity.device.to_string()),
             server: credential.as_ref().map(|c| c.server.clone()),
             role: credential.as_ref().map(|c| c.role.code().to_string()),
-            revoked: reader.get_meta("revoked").map_err(|e| self.client_err(e.into()))?.is_some(),
-            last_sync_ms: meta_i64("last_sync_ms")?,
+            revoked: sotay_client::session::is_revoked(&reader).map_err(|e| self.client_err(e))?,
+            last_sync_ms: sotay_client::session::last_sync_ms(&reader).map_err(|e| self.client_err(e))?,
             unsent_changes: 0,
             refused_changes: 0,
             records: 0,
