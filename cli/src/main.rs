@@ -97,8 +97,16 @@ enum Cmd {
     },
     /// List open conflicts.
     Conflicts,
-    /// List local changes the server refused (kept on this device, never resent).
-    Rejected,
+    /// List local changes the server refused (kept on this device, never resent as they were),
+    /// or deal with one by the number the list shows.
+    Rejected {
+        /// Forget this refused change.
+        #[arg(long, value_name = "N", conflicts_with = "resubmit")]
+        discard: Option<u64>,
+        /// Send what this refused change meant again, as a new edit.
+        #[arg(long, value_name = "N")]
+        resubmit: Option<u64>,
+    },
     /// Resolve a conflict by choosing one of its values (1-based, as `conflicts` numbers them).
     Resolve {
         /// Record id (prefix).
@@ -390,9 +398,24 @@ async fn run(cli: Cli, lang: Lang) -> anyhow::Result<()> {
                         print_conflicts(&v, lang);
                     }
                 }
-                Cmd::Rejected => {
+                Cmd::Rejected { discard: Some(seq), .. } => {
+                    if !device.discard_rejected(seq)? {
+                        bail!("no refused change {seq} on this device: run `sotay rejected` to list them");
+                    }
+                }
+                Cmd::Rejected { resubmit: Some(seq), .. } => {
+                    let id = device.resubmit(seq, now_ms())?;
+                    println!("{id}");
+                }
+                Cmd::Rejected { .. } => {
                     for r in device.rejected()? {
-                        println!("{}  {}: {}", &r.entry.record.to_string()[..13], r.code, r.message);
+                        println!(
+                            "{:>5}  {}  {}: {}",
+                            r.entry.seq,
+                            &r.entry.record.to_string()[..13],
+                            r.code,
+                            r.message
+                        );
                     }
                 }
                 Cmd::Resolve { id, field, choice } => {

@@ -148,6 +148,16 @@ impl SotayError {
                 "Loại bản ghi này không có trường đó.",
                 "Records of this kind have no such field.",
             ),
+            DeviceError::NoSuchRefusal(_) => refused(
+                "not_found",
+                "Không còn thay đổi bị từ chối này trên điện thoại.",
+                "This refused change is no longer on this phone.",
+            ),
+            DeviceError::NotResubmittable(_) => refused(
+                "not_allowed",
+                "Bản ghi của thay đổi này không còn trên điện thoại nên không gửi lại được; hãy bỏ qua nó.",
+                "The record of this change is no longer on this phone, so it cannot be sent again; discard it.",
+            ),
             other => SotayError::from_client(ClientError::Protocol(other.to_string()), lang),
         }
     }

@@ -321,23 +321,29 @@ impl Phone {
         Ok(status.counts(&counts))
     }
 
-    /// Local changes the server refused, oldest first.
+    /// Local changes the server refused, oldest first. The record shows what the server holds;
+    /// each refused change can be discarded or re-submitted as a new edit.
     pub fn refused_changes(&self) -> Result<Vec<RefusedChange>, SotayError> {
-        let list = self.reader().list_rejected_with_ids().map_err(|e| self.client_err(e.into()))?;
-        Ok(list
-            .into_iter()
-            .map(|(id, r)| RefusedChange {
-                id,
-                record_id: r.entry.record.to_string(),
-                code: r.code,
-                message: r.message,
-            })
-            .collect())
+        let list =
+            sotay_sync_core::device::DeviceStore::rejected(&*self.reader()).map_err(|e| self.client_err(e.into()))?;
+        Ok(list.iter().map(|r| RefusedChange::new(r, self.lang)).collect())
     }
 
     /// Forgets a refused change (the person has seen it); returns whether there was one.
-    pub fn discard_refused(&self, id: i64) -> Result<bool, SotayError> {
-        self.with_session(|s| s.device_mut().store_mut().discard_rejected(id).map_err(|e| self.client_err(e.into())))
+    pub fn discard_refused(&self, id: u64) -> Result<bool, SotayError> {
+        self.with_session(|s| s.device_mut().discard_rejected(id).map_err(|e| SotayError::from_device(e, self.lang)))
+    }
+
+    /// Sends what a refused change meant again, as a new edit of the record as it is now (review
+    /// actions and deletions are not carried over); a refused new record is made again as a new
+    /// record. Returns the id of the record edited. It is checked by the server at the next sync.
+    pub fn resubmit_refused(&self, id: u64) -> Result<String, SotayError> {
+        self.with_session(|s| {
+            s.device_mut()
+                .resubmit(id, now_ms())
+                .map(|r| r.to_string())
+                .map_err(|e| SotayError::from_device(e, self.lang))
+        })
     }
 
     /// Removes everything from this phone: records, unsent changes, the enrolment.

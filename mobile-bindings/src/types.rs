@@ -284,14 +284,50 @@ impl RecordDetail {
 /// A local change the server refused, kept aside for a person to decide.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RefusedChange {
-    /// Its id on this phone (to discard it).
-    pub id: i64,
+    /// Its id on this phone (to discard or re-submit it).
+    pub id: u64,
     /// The record it changed.
     pub record_id: String,
-    /// The server's code (`forbidden`, `unprocessable`, `scope_changed`…).
+    /// The server's code: `forbidden` (not this account's to change), `unprocessable` (a value
+    /// or a step the rules do not allow) or `scope_changed` (the account was moved first).
     pub code: String,
-    /// The server's reason.
+    /// What happened and what to do, in the phone's language.
     pub message: String,
+    /// The server's own reason (English), for support.
+    pub server_reason: String,
+}
+
+impl RefusedChange {
+    pub(crate) fn new(r: &sotay_sync_core::device::RejectedChange, lang: Lang) -> RefusedChange {
+        let vi = lang == Lang::Vi;
+        let message = match r.code.as_str() {
+            "forbidden" if vi => {
+                "Máy chủ không nhận thay đổi này vì tài khoản của bạn không được sửa bản ghi đó; bản ghi đã trở về như trên máy chủ."
+            }
+            "forbidden" => {
+                "The server did not take this change because your account may not change that record; the record is back as the server has it."
+            }
+            "scope_changed" if vi => {
+                "Thôn hoặc vai trò của bạn đã đổi trước khi thay đổi này được gửi; hãy xem lại rồi gửi lại nếu vẫn cần."
+            }
+            "scope_changed" => {
+                "Your village or role changed before this change was sent; look at it again and re-submit it if it is still needed."
+            }
+            _ if vi => {
+                "Máy chủ không nhận thay đổi này vì nó trái quy định; bản ghi đã trở về như trên máy chủ, hãy sửa lại rồi gửi."
+            }
+            _ => {
+                "The server did not take this change because it breaks a rule; the record is back as the server has it, so edit it again and send it."
+            }
+        };
+        RefusedChange {
+            id: r.entry.seq,
+            record_id: r.entry.record.to_string(),
+            code: r.code.clone(),
+            message: message.to_string(),
+            server_reason: r.message.clone(),
+        }
+    }
 }
 
 /// What a home screen shows.

@@ -206,6 +206,28 @@ class PhoneAgainstTheServer(unittest.TestCase):
                                                  sm.FieldValue(field="unit", value="hlhpn")])
         one.sync(None)
         self.assertEqual(len(everything(one, kind=sm.Kind.GBV_REFERRAL)), 1)
+        # A change the server refuses (a collaborator may not close a case): the record goes back
+        # to what the server holds, and the change is kept aside, explained in Vietnamese.
+        one.edit(case, [sm.FieldValue(field="case_status", value="closed"),
+                        sm.FieldValue(field="notes", value="đã gọi điện")])
+        self.assertEqual(one.sync(None).refused, 1)
+        fields = {f.field: f.value for f in one.record(case).fields}
+        self.assertEqual((fields["case_status"], fields["notes"]), ("", ""), "as the server holds it")
+        refused = one.refused_changes()
+        self.assertEqual([r.record_id for r in refused], [case])
+        self.assertIn("Máy chủ không nhận", refused[0].message)
+        self.assertEqual(one.status().refused_changes, 1)
+        # Re-submitted, the server decides again; discarded, it is gone.
+        self.assertEqual(one.resubmit_refused(refused[0].id), case)
+        self.assertEqual(one.sync(None).refused, 1)
+        again_refused = one.refused_changes()
+        self.assertEqual(len(again_refused), 1)
+        self.assertFalse(one.discard_refused(refused[0].id), "the re-submitted one is already gone")
+        with self.assertRaises(sm.SotayError.Refused) as gone:
+            one.resubmit_refused(refused[0].id)
+        self.assertEqual(gone.exception.code, "not_found")
+        self.assertTrue(one.discard_refused(again_refused[0].id))
+        self.assertEqual(one.refused_changes(), [])
         server.admin("revoke", one.status().device_id)
         with self.assertRaises(sm.SotayError.Account) as revoked:
             # A new phone object: no cached token, as after an app restart.

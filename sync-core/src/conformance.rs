@@ -6,7 +6,7 @@
 //! [`store_conformance!`](crate::store_conformance), given an expression that makes a fresh,
 //! empty store:
 //!
-//! ```ignore
+//! ```text
 //! sotay_sync_core::store_conformance!(my_crate::MyStore::open_in_memory().unwrap());
 //! ```
 //!
@@ -34,7 +34,7 @@ macro_rules! store_conformance {
             outbox_seq_increases,
             outbox_respects_the_byte_cap_in_order,
             ack_through_removes_exactly_up_to_n,
-            reject_sets_aside_only_that_records_entries_up_to_the_ack,
+            reject_sets_aside_every_entry_of_that_record,
             reject_without_ack_changes_nothing,
             reject_applies_before_ack,
             reset_drops_records_sets_unsent_aside_and_resets_state,
@@ -43,6 +43,10 @@ macro_rules! store_conformance {
             wipe_sensitive_removes_gbv_records_and_their_changes,
             device_round_trips_over_the_store,
             seq_keeps_increasing_after_a_full_ack,
+            records_remove_drops_records_after_the_writes,
+            rejected_remove_forgets_refused_changes_by_seq,
+            a_refused_edit_is_rolled_back_and_can_be_resubmitted,
+            a_refused_creation_is_removed_and_can_be_resubmitted_as_a_new_record,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -219,9 +223,10 @@ pub fn ack_through_removes_exactly_up_to_n<S: DeviceStore>(mut store: S) {
     assert_eq!(list(&store), views, "acknowledging leaves records alone");
 }
 
-/// A refusal sets aside that record's entries up to the acknowledged number, in order, with the
-/// server's code and message; other records' entries are acknowledged; later entries stay.
-pub fn reject_sets_aside_only_that_records_entries_up_to_the_ack<S: DeviceStore>(mut store: S) {
+/// A refusal sets aside every entry of that record, in order, with the server's code and
+/// message: those up to the acknowledged number, and later ones (made on top of them, so the
+/// server could never take them). Other records' entries are acknowledged up to N and stay after.
+pub fn reject_sets_aside_every_entry_of_that_record<S: DeviceStore>(mut store: S) {
     let a = create(&mut store, RecordKind::Activity, 3);
     let b = create(&mut store, RecordKind::Activity, 4);
     let views = list(&store);
@@ -238,9 +243,13 @@ pub fn reject_sets_aside_only_that_records_entries_up_to_the_ack<S: DeviceStore>
         .expect("commit");
     assert_eq!(
         rejected(&store),
-        vec![refused(a1, "forbidden", "not your village"), refused(a2, "forbidden", "not your village")]
+        vec![
+            refused(a1, "forbidden", "not your village"),
+            refused(a2, "forbidden", "not your village"),
+            refused(a3, "forbidden", "not your village"),
+        ]
     );
-    assert_eq!(outbox(&store), vec![b2.clone(), a3.clone()], "b1 acknowledged; b2 and a3, after N, stay");
+    assert_eq!(outbox(&store), vec![b2.clone()], "b1 acknowledged; b2, after N, stays");
     assert_eq!(list(&store), views, "a refusal leaves the record itself alone");
 }
 
@@ -271,9 +280,10 @@ pub fn reject_applies_before_ack<S: DeviceStore>(mut store: S) {
             ..StoreBatch::default()
         })
         .expect("commit");
+    let refusals = rejected(&store);
     assert_eq!(
-        rejected(&store),
-        vec![
+        refusals[..4],
+        [
             refused(&all[1], "unprocessable", "bad change"),
             refused(&all[3], "unprocessable", "bad change"),
             refused(&all[0], "forbidden", "no"),
@@ -281,10 +291,10 @@ pub fn reject_applies_before_ack<S: DeviceStore>(mut store: S) {
         ],
         "refused, not acknowledged"
     );
-    let left = outbox(&store);
-    assert_eq!(left.len(), 1, "the entry appended in the same batch is after N and stays");
-    assert_eq!((left[0].record, &left[0].change), (a, &vec![3; 3]));
-    assert!(left[0].seq > through);
+    assert_eq!(refusals.len(), 5, "the entry appended in the same batch is set aside with its record's");
+    assert_eq!((refusals[4].entry.record, &refusals[4].entry.change), (a, &vec![3; 3]));
+    assert!(refusals[4].entry.seq > through);
+    assert!(outbox(&store).is_empty());
 }
 
 /// A reset (after the refusals and the acknowledgement) drops every record, even those of its own
@@ -303,8 +313,10 @@ pub fn reset_drops_records_sets_unsent_aside_and_resets_state<S: DeviceStore>(mu
     store
         .commit(StoreBatch {
             records: vec![c],
+            records_remove: Vec::new(),
             outbox_append: Vec::new(),
             outbox_reject: vec![(b, "forbidden".into(), "moved".into())],
+            rejected_remove: Vec::new(),
             outbox_ack_through: Some(all[1].seq),
             reset: true,
             sync_state: Some(SyncState::default()),
@@ -392,8 +404,15 @@ pub fn wipe_sensitive_removes_gbv_records_and_their_changes<S: DeviceStore>(mut 
             ..StoreBatch::default()
         })
         .expect("commit");
-    assert_eq!(rejected(&store), vec![refused(&all[2], "forbidden", "g"), refused(&all[1], "forbidden", "a")]);
-    assert_eq!(outbox(&store), all[3..].to_vec());
+    assert_eq!(
+        rejected(&store),
+        vec![
+            refused(&all[2], "forbidden", "g"),
+            refused(&all[4], "forbidden", "g"),
+            refused(&all[1], "forbidden", "a")
+        ]
+    );
+    assert_eq!(outbox(&store), vec![all[3].clone(), all[5].clone()]);
 
     store.wipe_sensitive().expect("wipe");
     assert_eq!(list(&store), activities, "activities stay");
@@ -480,6 +499,130 @@ pub fn seq_keeps_increasing_after_a_full_ack<S: DeviceStore>(mut store: S) {
         ack(&mut store, last);
         assert!(outbox(&store).is_empty());
     }
+}
+
+/// `records_remove` drops records (document and projection) after the batch's writes, so a
+/// record written and removed in one batch is gone; the outbox is untouched.
+pub fn records_remove_drops_records_after_the_writes<S: DeviceStore>(mut store: S) {
+    let a = create(&mut store, RecordKind::Activity, 40);
+    let b = create(&mut store, RecordKind::GbvReferral, 40);
+    let before = outbox(&store);
+    let (c, _) = sample_record(RecordKind::Activity, 41);
+    let c_id = c.id;
+    store
+        .commit(StoreBatch { records: vec![c], records_remove: vec![a, c_id], ..StoreBatch::default() })
+        .expect("commit");
+    assert_eq!(list(&store).iter().map(|v| v.id).collect::<Vec<_>>(), vec![b]);
+    for gone in [a, c_id] {
+        assert_eq!(store.load_record(gone).expect("load"), None);
+    }
+    assert_eq!(outbox(&store), before, "removing records leaves the outbox alone");
+    store.commit(StoreBatch { records_remove: vec![a], ..StoreBatch::default() }).expect("removing again is harmless");
+}
+
+/// `rejected_remove` forgets refused changes by their sequence numbers, and only those; unknown
+/// numbers are ignored.
+pub fn rejected_remove_forgets_refused_changes_by_seq<S: DeviceStore>(mut store: S) {
+    let a = create(&mut store, RecordKind::Activity, 42);
+    let b = create(&mut store, RecordKind::Activity, 43);
+    let all = outbox(&store);
+    store
+        .commit(StoreBatch {
+            outbox_reject: vec![(a, "forbidden".into(), "a".into()), (b, "forbidden".into(), "b".into())],
+            outbox_ack_through: Some(all[1].seq),
+            ..StoreBatch::default()
+        })
+        .expect("commit");
+    assert_eq!(rejected(&store).len(), 2);
+    store
+        .commit(StoreBatch { rejected_remove: vec![all[0].seq, all[1].seq + 100], ..StoreBatch::default() })
+        .expect("commit");
+    assert_eq!(rejected(&store), vec![refused(&all[1], "forbidden", "b")]);
+}
+
+/// The sync answer to `request` acknowledging it and refusing `record`, as the server sends it.
+fn refusal(request: &crate::wire::SyncRequest, record: RecordId) -> SyncResponse {
+    SyncResponse {
+        acked_through: request.outbox_through,
+        rejected: vec![crate::wire::Rejection {
+            record: record.as_bytes().to_vec(),
+            code: "forbidden".into(),
+            message: "your role may not change this".into(),
+            reason: None,
+            field: None,
+        }],
+        cursor: 20,
+        ..SyncResponse::default()
+    }
+}
+
+/// A refused edit is rolled back on the device (the record shows what the server holds), set
+/// aside with every later change of that record; a new edit builds on the rolled-back record;
+/// re-submitting sends what the refused change meant as one fresh change and forgets it.
+pub fn a_refused_edit_is_rolled_back_and_can_be_resubmitted<S: DeviceStore>(store: S) {
+    let mut device = Device::new(identity(), store);
+    let a = device.create(RecordKind::Activity, &sample::activity(50, YEAR), NOW).expect("create");
+    let request = device.prepare_sync(usize::MAX).expect("prepare");
+    let response = SyncResponse { acked_through: request.outbox_through, cursor: 1, ..SyncResponse::default() };
+    device.apply_sync(&request, response).expect("apply");
+    let synced = device.view(a).expect("view");
+    let on_server = device.store().load_record(a).expect("load").expect("stored");
+
+    device.edit(a, &[Edit::AttendanceFemale(77), Edit::Location("Sân kho".into())], NOW + 1).expect("edit");
+    let request = device.prepare_sync(usize::MAX).expect("prepare");
+    device.edit(a, &[Edit::AttendanceMale(66)], NOW + 2).expect("an edit made while the sync was under way");
+    let progress = device.apply_sync(&request, refusal(&request, a)).expect("apply");
+    assert_eq!((progress.acked, progress.rejected), (1, 2), "{progress:?}");
+    assert_eq!(device.pending().expect("pending"), 0, "the later edit was built on the refused one");
+    let refused_changes = device.rejected().expect("refused");
+    assert_eq!(refused_changes.len(), 2);
+    assert_eq!(device.view(a).expect("view"), synced, "rolled back to what the server holds");
+
+    device.edit(a, &[Edit::AttendanceEthnicMinority(Some(5))], NOW + 3).expect("edit after the refusal");
+    let request = device.prepare_sync(usize::MAX).expect("prepare");
+    let mut on_server = Record::load(&on_server, None).expect("a");
+    on_server.apply_changes(&request.push[0].changes.iter().map(|c| c.0.clone()).collect::<Vec<_>>()).expect("apply");
+    assert!(on_server.missing_deps().is_empty(), "a new edit depends only on what the server has");
+
+    let first = refused_changes[0].entry.seq;
+    assert!(matches!(device.resubmit(first + 1000, NOW + 4), Err(crate::device::DeviceError::NoSuchRefusal(_))));
+    assert_eq!(device.resubmit(first, NOW + 4).expect("resubmit"), a);
+    let view = device.view(a).expect("view");
+    assert_eq!(view.attendance_female, Some(77), "the refused values are back, as a new edit");
+    assert_eq!(view.location.as_deref(), Some("Sân kho"));
+    assert_eq!(view.attendance_male, synced.attendance_male, "the later refused change was not re-submitted");
+    assert_eq!(view.attendance_ethnic_minority, Some(5), "the edit made since is kept");
+    assert_eq!(device.rejected().expect("refused").len(), 1, "the re-submitted change is forgotten");
+    assert_eq!(device.pending().expect("pending"), 2);
+    let second = refused_changes[1].entry.seq;
+    assert!(device.discard_rejected(second).expect("discard"));
+    assert!(!device.discard_rejected(second).expect("discard again"), "already gone");
+    assert!(device.rejected().expect("refused").is_empty());
+}
+
+/// A refused creation leaves no record on the device (the server never stored it); re-submitting
+/// it makes a new record with the same values in the device's village.
+pub fn a_refused_creation_is_removed_and_can_be_resubmitted_as_a_new_record<S: DeviceStore>(store: S) {
+    let mut device = Device::new(identity(), store);
+    let g = device.create(RecordKind::GbvReferral, &sample::gbv_referral(51, YEAR), NOW).expect("create");
+    let wanted = device.view(g).expect("view");
+    device.edit(g, &[Edit::Notes("đã gọi điện".into())], NOW + 1).expect("edit");
+    let request = device.prepare_sync(usize::MAX).expect("prepare");
+    let progress = device.apply_sync(&request, refusal(&request, g)).expect("apply");
+    assert_eq!(progress.rejected, 2);
+    assert!(device.view(g).is_err(), "a record the server never stored is not shown");
+    assert!(device.list().expect("list").is_empty());
+    let refused_changes = device.rejected().expect("refused");
+    let new = device.resubmit(refused_changes[1].entry.seq, NOW + 2).expect("resubmit");
+    assert_ne!(new, g, "a new record");
+    let view = device.view(new).expect("view");
+    assert_eq!(view.notes, "đã gọi điện");
+    assert_eq!(
+        (view.kind, view.case_code.clone(), view.violence_types.clone(), view.referred_to.clone()),
+        (wanted.kind, wanted.case_code.clone(), wanted.violence_types.clone(), wanted.referred_to.clone())
+    );
+    assert!(device.rejected().expect("refused").is_empty());
+    assert_eq!(device.pending().expect("pending"), 1, "one creation carries every value");
 }
 
 #[cfg(test)]

@@ -208,7 +208,13 @@ impl DeviceStore for SqliteStore {
     }
 
     fn rejected(&self) -> Result<Vec<RejectedChange>, StoreError> {
-        Ok(self.list_rejected_with_ids()?.into_iter().map(|(_, r)| r).collect())
+        let mut st = self.conn.prepare_cached("SELECT seq, record, change, code, message FROM rejected ORDER BY id")?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(rejected_change(row, 0)?);
+        }
+        Ok(out)
     }
 
     fn sync_state(&self) -> Result<SyncState, StoreError> {
@@ -235,6 +241,18 @@ impl DeviceStore for SqliteStore {
             updated += 1;
             put_record(&tx, r, updated)?;
         }
+        if !batch.records_remove.is_empty() {
+            let mut st = tx.prepare_cached("DELETE FROM records WHERE id = ?1")?;
+            for id in &batch.records_remove {
+                st.execute([id.as_bytes().as_slice()])?;
+            }
+        }
+        if !batch.rejected_remove.is_empty() {
+            let mut st = tx.prepare_cached("DELETE FROM rejected WHERE seq = ?1")?;
+            for seq in &batch.rejected_remove {
+                st.execute([sql_int(*seq)])?;
+            }
+        }
         if !batch.outbox_append.is_empty() {
             let mut st = tx.prepare_cached("INSERT INTO outbox (record, change) VALUES (?1, ?2)")?;
             for (record, change) in &batch.outbox_append {
@@ -248,11 +266,10 @@ impl DeviceStore for SqliteStore {
                 let record = record.as_bytes().as_slice();
                 tx.prepare_cached(
                     "INSERT INTO rejected (seq, record, change, code, message)
-                     SELECT seq, record, change, ?3, ?4 FROM outbox WHERE record = ?1 AND seq <= ?2 ORDER BY seq",
+                     SELECT seq, record, change, ?2, ?3 FROM outbox WHERE record = ?1 ORDER BY seq",
                 )?
-                .execute(params![record, through, code, message])?;
-                tx.prepare_cached("DELETE FROM outbox WHERE record = ?1 AND seq <= ?2")?
-                    .execute(params![record, through])?;
+                .execute(params![record, code, message])?;
+                tx.prepare_cached("DELETE FROM outbox WHERE record = ?1")?.execute([record])?;
             }
             tx.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?.execute([through])?;
         }

@@ -1,12 +1,11 @@
 //! What the phone's screens ask the store beyond [`DeviceStore`](sotay_sync_core::device::DeviceStore):
 //! filtered, paged record lists ([`RecordQuery`]), the home screen's counts ([`HomeCounts`]), the
-//! session's settings (`meta`), refused changes by id, and the wipe on unenrolment.
+//! session's settings (`meta`), and the wipe on unenrolment.
 
-use super::{SqliteStore, StoreError, blob, decode_view, put_meta, read_meta, rejected_change};
+use super::{SqliteStore, StoreError, blob, decode_view, put_meta, read_meta};
 use rusqlite::types::Value;
 use rusqlite::{TransactionBehavior, params_from_iter};
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::device::RejectedChange;
 use sotay_sync_core::{Coded, Date, RecordKind, RecordView, ReviewState};
 
 /// A page of records for a list screen, newest day first (then newest id). Records without a
@@ -180,24 +179,6 @@ impl SqliteStore {
     pub fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
         self.conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?.execute([key])?;
         Ok(())
-    }
-
-    /// The changes the server refused, oldest first, each with the id that
-    /// [`SqliteStore::discard_rejected`] takes. Ids are never reused.
-    pub fn list_rejected_with_ids(&self) -> Result<Vec<(i64, RejectedChange)>, StoreError> {
-        let mut st =
-            self.conn.prepare_cached("SELECT id, seq, record, change, code, message FROM rejected ORDER BY id")?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push((row.get(0)?, rejected_change(row, 1)?));
-        }
-        Ok(out)
-    }
-
-    /// Forgets one refused change (a person looked at it). Returns whether there was one with that id.
-    pub fn discard_rejected(&mut self, id: i64) -> Result<bool, StoreError> {
-        Ok(self.conn.prepare_cached("DELETE FROM rejected WHERE id = ?1")?.execute([id])? > 0)
     }
 
     /// Removes everything: every record, unsent and refused change, setting and the sync position

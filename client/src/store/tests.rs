@@ -268,21 +268,18 @@ fn meta_round_trips() {
 }
 
 #[test]
-fn refused_changes_are_listed_and_discarded_by_id() {
+fn refused_changes_are_listed_and_discarded_by_seq() {
     let mut device = Device::new(identity(), SqliteStore::open_in_memory().unwrap());
     let a = activity_on(&mut device, 1, day(2026, 6, 1));
     device.edit(a, &[Edit::Location("Chợ xã 3".into())], NOW + 1).unwrap();
-    let mut store = device.into_store();
-    let sent = store.outbox(usize::MAX).unwrap();
-    refuse(&mut store, a);
-    let listed = store.list_rejected_with_ids().unwrap();
-    assert_eq!(listed.iter().map(|(_, r)| r.entry.clone()).collect::<Vec<_>>(), sent);
-    assert_eq!(listed.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), store.rejected().unwrap());
-    assert!(listed[0].0 < listed[1].0);
-    assert!(store.discard_rejected(listed[0].0).unwrap());
-    assert!(!store.discard_rejected(listed[0].0).unwrap(), "already gone");
-    assert_eq!(store.list_rejected_with_ids().unwrap(), listed[1..].to_vec());
-    assert_eq!(store.counts().unwrap().refused_changes, 1);
+    let sent = device.store().outbox(usize::MAX).unwrap();
+    refuse(device.store_mut(), a);
+    let listed = device.rejected().unwrap();
+    assert_eq!(listed.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(), sent);
+    assert!(device.discard_rejected(listed[0].entry.seq).unwrap());
+    assert!(!device.discard_rejected(listed[0].entry.seq).unwrap(), "already gone");
+    assert_eq!(device.rejected().unwrap(), listed[1..].to_vec());
+    assert_eq!(device.store().counts().unwrap().refused_changes, 1);
 }
 
 #[test]

@@ -238,6 +238,27 @@ impl Record {
         Ok(())
     }
 
+    /// This record without the given changes and every change built on them (the server refused
+    /// them, so no other replica will ever hold them): the record as the server has it, plus
+    /// whatever else this replica made since. `None` when that leaves no record at all (the
+    /// refused changes include its creation). `editor` is who edits the result.
+    pub fn without(&mut self, refused: &[[u8; 32]], editor: Option<Editor>) -> Result<Option<Record>, RecordError> {
+        let mut dropped: std::collections::HashSet<[u8; 32]> = refused.iter().copied().collect();
+        let mut kept = Vec::new();
+        // Causal order: a change's dependencies come before it, so one pass finds descendants.
+        for c in self.doc.get_changes(&[]) {
+            if dropped.contains(&c.hash().0) || c.deps().iter().any(|d| dropped.contains(&d.0)) {
+                dropped.insert(c.hash().0);
+            } else {
+                kept.push(c.raw_bytes().to_vec());
+            }
+        }
+        match self.creation_hash() {
+            Some(h) if !dropped.contains(&h) => Record::from_changes(&kept, editor).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Merges another replica of the same record into this one.
     pub fn merge(&mut self, other: &mut Record) -> Result<(), RecordError> {
         self.doc.merge(&mut other.doc)?;

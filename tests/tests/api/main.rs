@@ -7,6 +7,7 @@ mod budgets;
 mod demo;
 mod pending;
 mod policy;
+mod refusals;
 mod reports;
 mod review;
 mod sync;

@@ -15,7 +15,12 @@ use crate::record::{Editor, Record, RecordError, RecordView};
 use crate::schema::RecordKind;
 use crate::wire::{ChangeBytes, RecordChanges, SnapshotCursor, SyncRequest, SyncResponse, WireError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+mod memory;
+mod refused;
+
+pub use memory::{MemoryStore, Never};
 
 /// Who this device is and what it may write, as told by the server at enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,9 +94,16 @@ pub struct StoreBatch {
     pub records: Vec<StoredRecord>,
     /// New outbox entries (the store assigns increasing sequence numbers).
     pub outbox_append: Vec<(RecordId, Vec<u8>)>,
-    /// Move the outbox entries of these records, up to `outbox_ack_through`, aside as refused
-    /// (record, code, message). Applied before the acknowledgement.
+    /// Records to remove (a record whose creation the server refused exists nowhere else).
+    /// Applied after `records`.
+    pub records_remove: Vec<RecordId>,
+    /// Move every outbox entry of these records aside as refused (record, code, message): those
+    /// up to `outbox_ack_through` were refused, and later ones were made on top of them, so the
+    /// server would never accept them either. Applied before the acknowledgement, and only with one.
     pub outbox_reject: Vec<(RecordId, String, String)>,
+    /// Forget these refused changes (by their outbox sequence number): a person discarded them,
+    /// or re-submitted them as a new edit in the same batch.
+    pub rejected_remove: Vec<u64>,
     /// Remove outbox entries with a sequence number up to and including this one.
     pub outbox_ack_through: Option<u64>,
     /// The device's scope changed: after the acknowledgement, drop every record, set the remaining
@@ -139,6 +151,13 @@ pub enum DeviceError<E: std::error::Error + 'static> {
     /// Records are created in the user's village; this account has none (reviewers, focal points).
     #[error("this account belongs to no village, so it cannot create records on a device")]
     NoVillage,
+    /// No refused change with this sequence number on this device.
+    #[error("no refused change {0} on this device")]
+    NoSuchRefusal(u64),
+    /// The refused change cannot be sent again: the record it was made to is no longer on this
+    /// device as it was (the device was moved to another village since).
+    #[error("the refused change to record {0} cannot be sent again from this device")]
+    NotResubmittable(RecordId),
     /// The server's answer could not be used; nothing was changed.
     #[error("bad answer from the server: {0}")]
     Protocol(String),
@@ -373,21 +392,35 @@ impl<S: DeviceStore> Device<S> {
         for r in &response.rejected {
             outbox_reject.push((r.record_id()?, r.code.clone(), r.message.clone()));
         }
-        // On a reset, what was never sent is set aside too: count it with the refusals.
-        let unsent = if response.reset {
-            let pushed: usize = request.push.iter().map(|p| p.changes.len()).sum();
-            self.store.outbox_len().map_err(DeviceError::Store)?.saturating_sub(pushed)
-        } else {
-            0
-        };
-        let rejected = unsent
-            + if outbox_reject.is_empty() {
-                0
-            } else {
-                let refused: std::collections::HashSet<Vec<u8>> =
-                    response.rejected.iter().map(|r| r.record.clone()).collect();
-                request.push.iter().filter(|p| refused.contains(&p.record)).map(|p| p.changes.len()).sum()
-            };
+        // What moves to the refused list: every entry of a refused record (those pushed, and
+        // later ones made on top of them), and on a reset everything not acknowledged.
+        let mut records_remove = Vec::new();
+        let mut rejected = 0;
+        if !outbox_reject.is_empty() || response.reset {
+            let refused: HashSet<RecordId> = outbox_reject.iter().map(|(id, _, _)| *id).collect();
+            let outbox = self.store.outbox(usize::MAX).map_err(DeviceError::Store)?;
+            let mut refused_changes: BTreeMap<RecordId, Vec<[u8; 32]>> = BTreeMap::new();
+            for e in &outbox {
+                if refused.contains(&e.record) {
+                    rejected += 1;
+                    let hash = crate::inspect::parse_change(&e.change).map_err(RecordError::Corrupt)?.hash().0;
+                    refused_changes.entry(e.record).or_default().push(hash);
+                } else if response.reset && e.seq > response.acked_through {
+                    rejected += 1;
+                }
+            }
+            // Roll each refused record back to what the server holds, so the phone shows what
+            // everyone else sees and its next edits do not build on changes that never arrive.
+            for (id, hashes) in refused_changes {
+                let Some(mut record) = self.take(&mut touched, id)? else { continue };
+                match record.without(&hashes, Some(self.identity.editor()))? {
+                    Some(rolled_back) => {
+                        touched.insert(id, rolled_back);
+                    }
+                    None => records_remove.push(id),
+                }
+            }
+        }
         if response.reset {
             touched.clear();
         }
@@ -397,8 +430,10 @@ impl<S: DeviceStore> Device<S> {
                 .into_iter()
                 .map(|(id, mut r)| StoredRecord { id, doc: r.save(), view: r.view() })
                 .collect(),
+            records_remove,
             outbox_append: Vec::new(),
             outbox_reject,
+            rejected_remove: Vec::new(),
             outbox_ack_through: (response.acked_through > 0).then_some(response.acked_through),
             sync_state: Some(if response.reset {
                 SyncState::default()
@@ -448,113 +483,5 @@ impl<S: DeviceStore> Device<S> {
     /// Removes every GBV referral from this device (the server said it was revoked).
     pub fn wipe_sensitive(&mut self) -> DeviceResult<(), S> {
         self.store.wipe_sensitive().map_err(DeviceError::Store)
-    }
-}
-
-/// A device store in memory. Also serialisable, which is how the `sotay` command line keeps its
-/// state in one file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MemoryStore {
-    records: BTreeMap<RecordId, MemoryRecord>,
-    outbox: Vec<OutboxEntry>,
-    #[serde(default)]
-    rejected: Vec<RejectedChange>,
-    next_seq: u64,
-    state: SyncState,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct MemoryRecord {
-    #[serde(with = "serde_bytes")]
-    doc: Vec<u8>,
-    view: RecordView,
-}
-
-/// The memory store cannot fail.
-#[derive(Debug, thiserror::Error)]
-#[error("infallible")]
-pub enum Never {}
-
-impl DeviceStore for MemoryStore {
-    type Error = Never;
-
-    fn load_record(&self, id: RecordId) -> Result<Option<Vec<u8>>, Never> {
-        Ok(self.records.get(&id).map(|r| r.doc.clone()))
-    }
-
-    fn list_records(&self) -> Result<Vec<RecordView>, Never> {
-        Ok(self.records.values().map(|r| r.view.clone()).collect())
-    }
-
-    fn outbox(&self, max_bytes: usize) -> Result<Vec<OutboxEntry>, Never> {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for e in &self.outbox {
-            if !out.is_empty() && bytes + e.change.len() > max_bytes {
-                break;
-            }
-            bytes += e.change.len();
-            out.push(e.clone());
-        }
-        Ok(out)
-    }
-
-    fn outbox_len(&self) -> Result<usize, Never> {
-        Ok(self.outbox.len())
-    }
-
-    fn rejected(&self) -> Result<Vec<RejectedChange>, Never> {
-        Ok(self.rejected.clone())
-    }
-
-    fn sync_state(&self) -> Result<SyncState, Never> {
-        Ok(self.state.clone())
-    }
-
-    fn commit(&mut self, batch: StoreBatch) -> Result<(), Never> {
-        for r in batch.records {
-            self.records.insert(r.id, MemoryRecord { doc: r.doc, view: r.view });
-        }
-        for (record, change) in batch.outbox_append {
-            self.next_seq += 1;
-            self.outbox.push(OutboxEntry { seq: self.next_seq, record, change });
-        }
-        if let Some(through) = batch.outbox_ack_through {
-            for (record, code, message) in batch.outbox_reject {
-                let (refused, kept): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut self.outbox).into_iter().partition(|e| e.record == record && e.seq <= through);
-                self.outbox = kept;
-                self.rejected.extend(refused.into_iter().map(|entry| RejectedChange {
-                    entry,
-                    code: code.clone(),
-                    message: message.clone(),
-                }));
-            }
-            self.outbox.retain(|e| e.seq > through);
-        }
-        if batch.reset {
-            self.records.clear();
-            let unsent = std::mem::take(&mut self.outbox);
-            self.rejected.extend(unsent.into_iter().map(|entry| RejectedChange {
-                entry,
-                code: "scope_changed".into(),
-                message: "this phone's village or role changed before the change was sent".into(),
-            }));
-        }
-        if let Some(state) = batch.sync_state {
-            self.state = state;
-        }
-        Ok(())
-    }
-
-    fn wipe_sensitive(&mut self) -> Result<(), Never> {
-        let gbv: Vec<RecordId> =
-            self.records.iter().filter(|(_, r)| r.view.kind == RecordKind::GbvReferral).map(|(id, _)| *id).collect();
-        for id in &gbv {
-            self.records.remove(id);
-        }
-        self.outbox.retain(|e| !gbv.contains(&e.record));
-        self.rejected.retain(|r| !gbv.contains(&r.entry.record));
-        Ok(())
     }
 }
