@@ -5,7 +5,7 @@
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
 use crate::scenarios::{Server, create_on_memory_phone, setup};
-use sotay_client::store::RecordQuery;
+use sotay_client::store::{PhoneKey, RecordQuery};
 use sotay_client::{ClientConfig, Session, SqliteStore, SyncOptions};
 use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::{Edit, sample};
@@ -32,7 +32,8 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("phone.db");
     let t = Instant::now();
-    let store = SqliteStore::open(&path)?;
+    let key = PhoneKey::generate();
+    let store = SqliteStore::open(&path, Some(&key))?;
     let mut session =
         Session::enrol(store, &server.base, &s.codes[0][1], "bench", ClientConfig::default(), &SyncOptions::default())
             .await?;
@@ -49,7 +50,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let opens: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let session = Session::open(SqliteStore::open(&path)?, ClientConfig::default())?;
+            let session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             drop(session);
             Ok(ms)
@@ -57,7 +58,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     out.print(Figure::target(format!("phone store: opening a {label}"), median(opens), "ms", Goal::AtMost, 100.0));
 
-    let mut session = Session::open(SqliteStore::open(&path)?, ClientConfig::default())?;
+    let mut session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
     let pages: Vec<f64> = (0..10)
         .map(|_| {
             let t = Instant::now();
@@ -78,11 +79,66 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     out.print(Figure::target("phone store: one local edit committed", median(edits), "ms", Goal::AtMost, 5.0));
     session.sync(&SyncOptions::default()).await?;
 
+    // The cost of sealing: the same store with 200 GBV referrals (each document, projection and
+    // outbox entry encrypted), its opening, a page of referrals, and one edit of a referral.
+    let mut cases = Vec::new();
+    for i in 0..200 {
+        cases.push(session.device_mut().create(RecordKind::GbvReferral, &sample::gbv_referral(i, 2026), NOW_MS)?);
+    }
+    drop(session);
+    let opens: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            drop(session);
+            Ok(ms)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    out.print(Figure::target(
+        format!("phone store: opening a {label} with 200 sealed GBV referrals"),
+        median(opens),
+        "ms",
+        Goal::AtMost,
+        100.0,
+    ));
+    let mut session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
+    let gbv_page = RecordQuery { kind: Some(RecordKind::GbvReferral), ..RecordQuery::default() };
+    let pages: Vec<f64> = (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            let page = session.device().store().query(&gbv_page)?;
+            anyhow::ensure!(page.len() == 50, "a full first page of referrals");
+            Ok(t.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    out.print(Figure::target(
+        "phone store: first page of GBV referrals (50, unsealed)",
+        median(pages),
+        "ms",
+        Goal::AtMost,
+        20.0,
+    ));
+    let mut edits = Vec::new();
+    for (i, id) in cases.iter().take(20).enumerate() {
+        let t = Instant::now();
+        session.device_mut().edit(*id, &[Edit::Notes(format!("gọi lại lần {i}"))], NOW_MS + i as i64)?;
+        edits.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.print(Figure::target(
+        "phone store: one local edit of a sealed GBV referral",
+        median(edits),
+        "ms",
+        Goal::AtMost,
+        5.0,
+    ));
+    drop(session);
+
     // A day's work over 2G (50 kbit/s, 300 ms round trip, 20 % of segments lost), on a phone of
     // another village that already holds ten of its records from earlier days.
     let proxy = Proxy::start(server.base.trim_start_matches("http://"), Link::two_g(0.2)).await;
     let day_dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(&day_dir.path().join("phone.db"))?;
+    let store = SqliteStore::open(&day_dir.path().join("phone.db"), Some(&key))?;
     let mut day =
         Session::enrol(store, &proxy.base, &s.codes[1][0], "2G", ClientConfig::default(), &SyncOptions::default())
             .await?;

@@ -7,6 +7,7 @@ mod admin;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sotay_client::session::now_ms;
+use sotay_client::store::PhoneKey;
 use sotay_client::{ClientConfig, ClientError, Session, SqliteStore, SyncOptions, SyncStatus};
 use sotay_sync_core::device::Device;
 use sotay_sync_core::schema::{Coded, Lang, RecordKind};
@@ -157,7 +158,35 @@ fn store_path(dir: &Path) -> PathBuf {
 
 fn open_store(dir: &Path) -> anyhow::Result<SqliteStore> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(SqliteStore::open(&store_path(dir))?)
+    let key = phone_key(dir)?;
+    Ok(SqliteStore::open(&store_path(dir), Some(&key))?)
+}
+
+/// The device's key for its GBV referrals at rest: `phone.key` beside the store, 32 random bytes
+/// made on first use, readable by this user only (0600). On a phone the platform's key store
+/// plays this part.
+fn phone_key(dir: &Path) -> anyhow::Result<PhoneKey> {
+    let path = dir.join("phone.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            PhoneKey::from_slice(&bytes).with_context(|| format!("{} is not a key of 32 bytes", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = PhoneKey::generate();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(&key.to_bytes())?;
+            file.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 fn open_session(dir: &Path, config: ClientConfig) -> anyhow::Result<Session> {

@@ -36,6 +36,16 @@ pub enum ClientError {
     /// The phone's own storage failed; nothing was changed.
     #[error("local storage failed: {0}")]
     Storage(String),
+    /// The GBV referrals on this phone are locked (no key, a wrong key, or too long without a
+    /// sync); activities still work.
+    #[error("the GBV referrals on this phone are locked: {0}")]
+    Locked(String),
+    /// The name or password given to sign in again is wrong.
+    #[error("wrong name or password")]
+    BadPassword,
+    /// The password was right, but for another account than this phone's.
+    #[error("signed in as another account than this phone's")]
+    WrongAccount,
     /// The sync was cancelled by the app.
     #[error("cancelled")]
     Cancelled,
@@ -78,6 +88,9 @@ impl ClientError {
             ClientError::Interrupted(_) => "network",
             ClientError::Protocol(_) => "protocol",
             ClientError::Storage(_) => "storage",
+            ClientError::Locked(_) => "locked",
+            ClientError::WrongAccount => "wrong_account",
+            ClientError::BadPassword => "bad_password",
             ClientError::Cancelled => "cancelled",
             ClientError::InsecureUrl(_) => "insecure_url",
             ClientError::BadUrl(_) => "bad_url",
@@ -150,6 +163,21 @@ impl ClientError {
                 "Không ghi được vào bộ nhớ điện thoại nên chưa có gì thay đổi; hãy giải phóng bộ nhớ rồi thử lại.".into(),
                 "The phone's storage could not be written, so nothing was changed; free some space and try again.".into(),
             ),
+            ("locked", _) => pick(
+                vi,
+                "Hồ sơ bạo lực giới trên điện thoại đang được khoá để bảo vệ; hãy đăng nhập lại bằng mật khẩu của bạn để mở.".into(),
+                "The gender-based violence records on this phone are locked to protect them; sign in again with your password to open them.".into(),
+            ),
+            ("bad_password", _) => pick(
+                vi,
+                "Tên đăng nhập hoặc mật khẩu không đúng; hãy nhập lại.".into(),
+                "The name or password is wrong; enter them again.".into(),
+            ),
+            ("wrong_account", _) => pick(
+                vi,
+                "Tài khoản vừa đăng nhập không phải tài khoản của điện thoại này; hãy đăng nhập bằng tài khoản của bạn.".into(),
+                "That account is not this phone's; sign in with your own account.".into(),
+            ),
             ("cancelled", _) => pick(
                 vi,
                 format!("Đã dừng đồng bộ. {safe} và sẽ được gửi ở lần đồng bộ sau."),
@@ -189,7 +217,10 @@ impl From<reqwest::Error> for ClientError {
 
 impl From<crate::store::StoreError> for ClientError {
     fn from(e: crate::store::StoreError) -> Self {
-        ClientError::Storage(e.to_string())
+        match e {
+            crate::store::StoreError::Locked(lock) => ClientError::Locked(lock.to_string()),
+            e => ClientError::Storage(e.to_string()),
+        }
     }
 }
 
@@ -197,7 +228,10 @@ impl<E: std::error::Error + 'static> From<sotay_sync_core::device::DeviceError<E
     fn from(e: sotay_sync_core::device::DeviceError<E>) -> Self {
         use sotay_sync_core::device::DeviceError;
         match e {
-            DeviceError::Store(e) => ClientError::Storage(e.to_string()),
+            DeviceError::Store(e) => match (&e as &dyn std::error::Error).downcast_ref::<crate::store::StoreError>() {
+                Some(crate::store::StoreError::Locked(lock)) => ClientError::Locked(lock.to_string()),
+                _ => ClientError::Storage(e.to_string()),
+            },
             other => ClientError::Protocol(other.to_string()),
         }
     }

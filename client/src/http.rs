@@ -177,6 +177,12 @@ impl Client {
         self.post_json("/api/v1/token", None, &TokenRequest { device_id, device_secret: secret.into() }).await
     }
 
+    /// `POST /api/v1/login`: a person's name and password, checked (and throttled) by the server.
+    pub async fn login(&self, username: &str, password: &str) -> Result<TokenResponse, ClientError> {
+        let body = sotay_sync_core::protocol::LoginRequest { username: username.into(), password: password.into() };
+        self.post_json("/api/v1/login", None, &body).await
+    }
+
     /// `GET /api/v1/me`: the token's device and its user's current scope.
     pub async fn me(&self, token: &str) -> Result<MeResponse, ClientError> {
         let bytes = self.send(self.request(reqwest::Method::GET, "/api/v1/me").bearer_auth(token), Vec::new()).await?;

@@ -18,6 +18,10 @@ const ENROLMENT: &str = "enrolment";
 const LAST_SYNC: &str = "last_sync_ms";
 const REVOKED: &str = "revoked";
 
+/// Days without a successful sync after which an app locks the GBV referrals by default
+/// ([`Session::lock_if_stale`]): a phone that long out of touch may be lost.
+pub const DEFAULT_GBV_LOCK_AFTER_DAYS: u32 = 30;
+
 /// What enrolment gave this device, kept in its store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {
@@ -232,6 +236,38 @@ impl Session {
         ClientError::Revoked
     }
 
+    /// Locks the GBV referrals when the last successful sync is more than `days` days before
+    /// `now_ms` (the phone may be lost), until [`Session::sign_in`]; `days` = 0 never locks.
+    /// Returns whether they are locked now (for this reason or another).
+    pub fn lock_if_stale(&mut self, days: u32, now_ms: i64) -> Result<bool, ClientError> {
+        if days > 0
+            && let Some(last) = self.last_sync_ms()?
+            && now_ms.saturating_sub(last) > i64::from(days) * 86_400_000
+        {
+            self.device.store_mut().lock_gbv();
+        }
+        Ok(self.device.store().gbv_lock().is_some())
+    }
+
+    /// The person signs in again with their password, checked by the server; it must be this
+    /// phone's user. Unlocks the GBV referrals locked by [`Session::lock_if_stale`].
+    pub async fn sign_in(&mut self, username: &str, password: &str, options: &SyncOptions) -> Result<(), ClientError> {
+        let client = &self.client;
+        let answer = match crate::sync::with_retries(options, || client.login(username, password)).await {
+            Err(ClientError::Server { status: 401, .. }) => return Err(ClientError::BadPassword),
+            other => other?,
+        };
+        // The token came over this connection from the phone's own server, in answer to this
+        // password: its subject says whose password it was.
+        if token_subject(&answer.access_token) != Some(self.credential.identity.user.to_string()) {
+            return Err(ClientError::WrongAccount);
+        }
+        match self.device.store_mut().unlock_gbv()? {
+            None => Ok(()),
+            Some(lock) => Err(ClientError::Locked(lock.to_string())),
+        }
+    }
+
     /// Removes everything from this phone (records, unsent changes, credential), returning the
     /// empty store, ready to enrol again.
     pub fn wipe(self) -> Result<SqliteStore, ClientError> {
@@ -239,4 +275,13 @@ impl Session {
         store.wipe_all()?;
         Ok(store)
     }
+}
+
+/// The `sub` claim of a JSON Web Token, read without checking its signature (see its caller).
+fn token_subject(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
 }

@@ -41,7 +41,8 @@ pub enum SotayError {
         fields: Vec<FieldProblem>,
     },
     /// The phone is not enrolled, was revoked, or the server no longer accepts it (`not_enrolled`,
-    /// `revoked`, `unauthorized`, `already_enrolled`, `code_used`).
+    /// `revoked`, `unauthorized`, `already_enrolled`, `code_used`); its GBV referrals are locked
+    /// (`locked`: sign in again); signing in failed (`bad_password`, `wrong_account`).
     #[error("{reason}")]
     Account {
         /// Stable code.
@@ -87,9 +88,8 @@ impl SotayError {
             "offline" | "network" | "server_busy" | "server_error" | "cancelled" => {
                 SotayError::Network { code, reason: message }
             }
-            "not_enrolled" | "revoked" | "unauthorized" | "already_enrolled" | "code_used" => {
-                SotayError::Account { code, reason: message }
-            }
+            "not_enrolled" | "revoked" | "unauthorized" | "already_enrolled" | "code_used" | "locked"
+            | "wrong_account" | "bad_password" => SotayError::Account { code, reason: message },
             "storage" | "protocol" => SotayError::Storage { code, reason: message },
             _ => SotayError::Refused { code, reason: message },
         }
@@ -102,7 +102,7 @@ impl SotayError {
             reason: if vi { vi_msg } else { en_msg }.to_string(),
         };
         match e {
-            DeviceError::Store(s) => SotayError::from_client(ClientError::Storage(s.to_string()), lang),
+            DeviceError::Store(s) => SotayError::from_client(ClientError::from(DeviceError::<E>::Store(s)), lang),
             DeviceError::NotFound(_) => {
                 refused("not_found", "Không có bản ghi này trên điện thoại.", "This record is not on this phone.")
             }

@@ -15,7 +15,7 @@ pub use error::{FieldProblem, SotayError};
 pub use types::*;
 
 use sotay_client::session::now_ms;
-use sotay_client::store::SqliteStore;
+use sotay_client::store::{GbvLock, PhoneKey, SqliteStore};
 use sotay_client::{CancelToken, ClientConfig, ClientError, RetryPolicy, Session, SyncOptions};
 use sotay_sync_core::schema::{Coded, Lang, RecordKind};
 use sotay_sync_core::{Date, Edit, Field, Record, RecordId};
@@ -46,6 +46,7 @@ pub struct Phone {
     retry: RetryPolicy,
     runtime: tokio::runtime::Runtime,
     cancel: CancelToken,
+    key: Option<PhoneKey>,
     state: Mutex<State>,
     reader: Mutex<SqliteStore>,
 }
@@ -132,13 +133,37 @@ impl Phone {
     pub fn open(path: String, config: PhoneConfig) -> Result<Arc<Phone>, SotayError> {
         let lang = Lang::from_code(&config.lang).unwrap_or_default();
         let storage = |e: sotay_client::store::StoreError| SotayError::from_client(e.into(), lang);
-        let store = SqliteStore::open(std::path::Path::new(&path)).map_err(storage)?;
-        let reader = SqliteStore::open(std::path::Path::new(&path)).map_err(storage)?;
+        let key = match &config.key {
+            None => None,
+            Some(bytes) => Some(PhoneKey::from_slice(bytes).ok_or_else(|| {
+                SotayError::Refused {
+                    code: "bad_key".into(),
+                    reason: if lang == Lang::Vi {
+                        "Khoá của ứng dụng phải dài đúng 32 byte."
+                    } else {
+                        "The app's key must be exactly 32 bytes."
+                    }
+                    .into(),
+                }
+            })?),
+        };
+        let store = SqliteStore::open(std::path::Path::new(&path), key.as_ref()).map_err(storage)?;
+        let mut reader = SqliteStore::open(std::path::Path::new(&path), key.as_ref()).map_err(storage)?;
         let client_config = ClientConfig { lang, allow_plain_http: config.allow_plain_http, ..ClientConfig::default() };
+        let lock_after = config.gbv_lock_after_days.unwrap_or(sotay_client::session::DEFAULT_GBV_LOCK_AFTER_DAYS);
         let state = match sotay_client::session::credential(&store) {
-            Ok(Some(_)) => State::Enrolled(Box::new(
-                Session::open(store, client_config.clone()).map_err(|e| SotayError::from_client(e, lang))?,
-            )),
+            Ok(Some(_)) => {
+                let mut session =
+                    Session::open(store, client_config.clone()).map_err(|e| SotayError::from_client(e, lang))?;
+                // A phone that has not synced for too long may be lost: its cases lock until the
+                // person signs in again. Both connections lock, so no screen reads them.
+                if session.lock_if_stale(lock_after, now_ms()).map_err(|e| SotayError::from_client(e, lang))?
+                    && session.device().store().gbv_lock() == Some(GbvLock::Stale)
+                {
+                    reader.lock_gbv();
+                }
+                State::Enrolled(Box::new(session))
+            }
             Ok(None) => State::NotEnrolled(store),
             Err(e) => return Err(SotayError::from_client(e, lang)),
         };
@@ -158,6 +183,7 @@ impl Phone {
             retry,
             runtime,
             cancel: CancelToken::new(),
+            key,
             state: Mutex::new(state),
             reader: Mutex::new(reader),
         }))
@@ -194,8 +220,8 @@ impl Phone {
             match result {
                 Ok(session) => *state = State::Enrolled(Box::new(session)),
                 Err(e) => {
-                    let reopened =
-                        SqliteStore::open(std::path::Path::new(&self.path)).map_err(|s| self.client_err(s.into()))?;
+                    let reopened = SqliteStore::open(std::path::Path::new(&self.path), self.key.as_ref())
+                        .map_err(|s| self.client_err(s.into()))?;
                     *state = State::NotEnrolled(reopened);
                     return Err(self.client_err(e));
                 }
@@ -306,6 +332,14 @@ impl Phone {
             server: credential.as_ref().map(|c| c.server.clone()),
             role: credential.as_ref().map(|c| c.role.code().to_string()),
             revoked: sotay_client::session::is_revoked(&reader).map_err(|e| self.client_err(e))?,
+            gbv_lock: reader.gbv_lock().map(|l| {
+                match l {
+                    GbvLock::NoKey => "no_key",
+                    GbvLock::WrongKey => "wrong_key",
+                    GbvLock::Stale => "stale",
+                }
+                .to_string()
+            }),
             last_sync_ms: sotay_client::session::last_sync_ms(&reader).map_err(|e| self.client_err(e))?,
             unsent_changes: 0,
             refused_changes: 0,
@@ -346,6 +380,22 @@ impl Phone {
         })
     }
 
+    /// The person signs in again with their name and password (checked by the server; it must be
+    /// this phone's account): unlocks GBV referrals locked because the phone went too long
+    /// without a sync.
+    pub fn sign_in(&self, username: String, password: String) -> Result<(), SotayError> {
+        self.cancel.reset();
+        let options = self.sync_options(None);
+        self.with_session(|s| {
+            self.runtime.block_on(s.sign_in(&username, &password, &options)).map_err(|e| self.client_err(e))
+        })?;
+        let remaining = self.reader().unlock_gbv().map_err(|e| self.client_err(e.into()))?;
+        match remaining {
+            None => Ok(()),
+            Some(lock) => Err(self.client_err(ClientError::Locked(lock.to_string()))),
+        }
+    }
+
     /// Removes everything from this phone: records, unsent changes, the enrolment.
     pub fn wipe(&self) -> Result<(), SotayError> {
         let mut state = self.state();
@@ -355,9 +405,8 @@ impl Phone {
                 store.wipe_all().map_err(|e| self.client_err(e.into()))?;
                 store
             }
-            State::Moving => {
-                SqliteStore::open(std::path::Path::new(&self.path)).map_err(|e| self.client_err(e.into()))?
-            }
+            State::Moving => SqliteStore::open(std::path::Path::new(&self.path), self.key.as_ref())
+                .map_err(|e| self.client_err(e.into()))?,
         };
         *state = State::NotEnrolled(store);
         Ok(())

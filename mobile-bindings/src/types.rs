@@ -14,6 +14,15 @@ pub struct PhoneConfig {
     pub allow_plain_http: bool,
     /// Failed attempts in a row before a sync gives up (retries with backoff in between); 0 = 8.
     pub max_attempts: u32,
+    /// The phone key (32 bytes) that seals GBV referrals at rest: from the Android Keystore or
+    /// the iOS Keychain, the same on every open. Without it (or with another) GBV referrals stay
+    /// locked; activities work.
+    #[uniffi(default = None)]
+    pub key: Option<Vec<u8>>,
+    /// Days without a successful sync after which GBV referrals lock until the person signs in
+    /// again (`sign_in`); `None` = 30, `Some(0)` = never.
+    #[uniffi(default = None)]
+    pub gbv_lock_after_days: Option<u32>,
 }
 
 /// The kind of a record.
@@ -345,6 +354,8 @@ pub struct PhoneStatus {
     pub revoked: bool,
     /// When the last sync succeeded (Unix ms).
     pub last_sync_ms: Option<i64>,
+    /// Why GBV referrals are locked, if they are: `no_key`, `wrong_key` or `stale` (sign in again).
+    pub gbv_lock: Option<String>,
     /// Changes not sent yet.
     pub unsent_changes: u64,
     /// Changes the server refused.

@@ -115,7 +115,9 @@ class PhoneAgainstTheServer(unittest.TestCase):
             server.stop()
 
     def day(self, tmp, server, codes):
-        config = sm.PhoneConfig(lang="vi", allow_plain_http=False, max_attempts=0)
+        # The phone key comes from the Keystore/Keychain on a phone; here, fixed bytes.
+        config = sm.PhoneConfig(lang="vi", allow_plain_http=False, max_attempts=0, key=bytes(range(32)),
+                                gbv_lock_after_days=None)
         one = sm.Phone.open(os.path.join(tmp, "phone1.db"), config)
         self.assertFalse(one.is_enrolled())
 
@@ -206,6 +208,23 @@ class PhoneAgainstTheServer(unittest.TestCase):
                                                  sm.FieldValue(field="unit", value="hlhpn")])
         one.sync(None)
         self.assertEqual(len(everything(one, kind=sm.Kind.GBV_REFERRAL)), 1)
+        # Opened with another key (or none), the case is locked and activities still show.
+        for key in [bytes(32), None]:
+            other = sm.Phone.open(os.path.join(tmp, "phone1.db"),
+                                  sm.PhoneConfig(lang="vi", allow_plain_http=False, max_attempts=0, key=key,
+                                                 gbv_lock_after_days=None))
+            self.assertEqual(other.status().gbv_lock, "wrong_key" if key else "no_key")
+            self.assertEqual(everything(other, kind=sm.Kind.GBV_REFERRAL), [])
+            self.assertGreater(len(everything(other)), 100)
+            with self.assertRaises(sm.SotayError.Account) as locked:
+                other.record(case)
+            self.assertEqual(locked.exception.code, "locked")
+        with self.assertRaises(sm.SotayError.Refused) as bad_key:
+            sm.Phone.open(os.path.join(tmp, "phone1.db"),
+                          sm.PhoneConfig(lang="vi", allow_plain_http=False, max_attempts=0, key=b"short",
+                                         gbv_lock_after_days=None))
+        self.assertEqual(bad_key.exception.code, "bad_key")
+        self.assertIsNone(one.status().gbv_lock)
         # A change the server refuses (a collaborator may not close a case): the record goes back
         # to what the server holds, and the change is kept aside, explained in Vietnamese.
         one.edit(case, [sm.FieldValue(field="case_status", value="closed"),

@@ -2,7 +2,7 @@
 //! filtered, paged record lists ([`RecordQuery`]), the home screen's counts ([`HomeCounts`]), the
 //! session's settings (`meta`), and the wipe on unenrolment.
 
-use super::{SqliteStore, StoreError, blob, decode_view, put_meta, read_meta};
+use super::{SqliteStore, StoreError, put_meta, read_meta};
 use rusqlite::types::Value;
 use rusqlite::{TransactionBehavior, params_from_iter};
 use serde::{Deserialize, Serialize};
@@ -97,35 +97,31 @@ impl SqliteStore {
         if !q.include_deleted {
             clauses.push("deleted = 0".into());
         }
+        if self.gbv_lock().is_some() {
+            // Locked GBV referrals are left out in the query, so pages stay full.
+            clauses.push("NOT sealed".into());
+        }
         args.push(Value::Integer(q.limit.into()));
         args.push(Value::Integer(q.offset.into()));
         let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         let sql = format!(
-            "SELECT view FROM records{filter} ORDER BY day DESC, id DESC LIMIT ?{} OFFSET ?{}",
+            "SELECT id, view, sealed FROM records{filter} ORDER BY day DESC, id DESC LIMIT ?{} OFFSET ?{}",
             args.len() - 1,
             args.len()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let mut rows = st.query(params_from_iter(args))?;
-        let mut out = Vec::with_capacity(q.limit.min(500) as usize);
-        while let Some(row) = rows.next()? {
-            out.push(decode_view(blob(row, 0)?)?);
-        }
-        Ok(out)
+        self.views(&mut st.query(params_from_iter(args))?)
     }
 
     /// The `limit` records written most recently on this phone (edited here or received), newest
     /// first, deleted ones left out.
     pub fn recently_changed(&self, limit: u32) -> Result<Vec<RecordView>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT view FROM records WHERE deleted = 0 ORDER BY updated_seq DESC LIMIT ?1")?;
-        let mut rows = st.query([limit])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(decode_view(blob(row, 0)?)?);
-        }
-        Ok(out)
+        let sql = if self.gbv_lock().is_some() {
+            "SELECT id, view, sealed FROM records WHERE deleted = 0 AND NOT sealed ORDER BY updated_seq DESC LIMIT ?1"
+        } else {
+            "SELECT id, view, sealed FROM records WHERE deleted = 0 ORDER BY updated_seq DESC LIMIT ?1"
+        };
+        self.views(&mut self.conn.prepare_cached(sql)?.query([limit])?)
     }
 
     /// The home screen's numbers, in one read.
@@ -182,10 +178,13 @@ impl SqliteStore {
     }
 
     /// Removes everything: every record, unsent and refused change, setting and the sync position
-    /// (the device is being unenrolled). Outbox sequence numbers still never go back.
+    /// (the device is being unenrolled), after destroying the data key. Outbox sequence numbers
+    /// still never go back.
     pub fn wipe_all(&mut self) -> Result<(), StoreError> {
+        self.destroy_data_key()?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch("DELETE FROM records; DELETE FROM outbox; DELETE FROM rejected; DELETE FROM meta;")?;
+        tx.execute_batch("DELETE FROM records; DELETE FROM outbox; DELETE FROM rejected;")?;
+        tx.execute("DELETE FROM meta WHERE key <> ?1", [super::DATA_KEY])?;
         tx.commit()?;
         self.checkpoint();
         Ok(())

@@ -64,6 +64,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     );
     ",
+    // 2: GBV referrals sealed at rest. `sealed` rows hold their document, projection or change
+    // encrypted under the data key (`seal.rs`); rows written before stay plain until the store
+    // is next opened with the phone key, which seals them.
+    "
+    ALTER TABLE records ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rejected ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The schema version this code writes: the number of migrations.

@@ -97,7 +97,7 @@ fn aad(purpose: Purpose, owner: &[u8]) -> Vec<u8> {
 
 impl Sealer {
     pub(super) fn new(key: &[u8; 32]) -> Sealer {
-        Sealer(XChaCha20Poly1305::new(Key::from_slice(key)))
+        Sealer(XChaCha20Poly1305::new(&Key::from(*key)))
     }
 
     pub(super) fn for_phone_key(key: &PhoneKey) -> Sealer {
@@ -109,7 +109,7 @@ impl Sealer {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let sealed = self
             .0
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(purpose, owner) })
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: &aad(purpose, owner) })
             .expect("XChaCha20-Poly1305 seals any length a phone holds");
         let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
         out.extend_from_slice(MAGIC);
@@ -126,14 +126,9 @@ impl Sealer {
             return None;
         }
         let (nonce, ct) = body.split_at(NONCE_LEN);
-        self.0.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad(purpose, owner) }).ok()
+        let nonce = XNonce::from(<[u8; NONCE_LEN]>::try_from(nonce).ok()?);
+        self.0.decrypt(&nonce, Payload { msg: ct, aad: &aad(purpose, owner) }).ok()
     }
-}
-
-/// The nonce of a sealed value (tests look for it in the file after a wipe).
-#[cfg(test)]
-pub(super) fn nonce_of(sealed: &[u8]) -> Option<&[u8]> {
-    sealed.strip_prefix(MAGIC.as_slice()).and_then(|b| b.get(..NONCE_LEN))
 }
 
 #[cfg(test)]

@@ -18,6 +18,11 @@ fn identity() -> DeviceIdentity {
     }
 }
 
+/// The app's key in these tests (the same one on every reopening).
+fn key() -> PhoneKey {
+    PhoneKey::from_bytes([0x24; 32])
+}
+
 fn today() -> Date {
     Date::new(2026, 12, 31).unwrap()
 }
@@ -59,7 +64,7 @@ fn refuse(store: &mut SqliteStore, record: RecordId) {
 fn reopen_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotay.db");
-    let mut device = Device::new(identity(), SqliteStore::open(&path).unwrap());
+    let mut device = Device::new(identity(), SqliteStore::open(&path, Some(&key())).unwrap());
     let a = activity_on(&mut device, 1, day(2026, 3, 1));
     let g = gbv_on(&mut device, 2, day(2026, 3, 2));
     device.store_mut().commit(StoreBatch { outbox_ack_through: Some(1), ..StoreBatch::default() }).unwrap();
@@ -82,7 +87,7 @@ fn reopen_keeps_everything() {
     store.set_meta("x", b"y").unwrap();
     drop(store);
 
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqliteStore::open(&path, Some(&key())).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::known_version());
     assert_eq!(store.list_records().unwrap(), views);
     assert_eq!(store.outbox(usize::MAX).unwrap(), outbox);
@@ -105,12 +110,12 @@ fn reopen_keeps_everything() {
 fn a_database_from_a_newer_app_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotay.db");
-    drop(SqliteStore::open(&path).unwrap());
+    drop(SqliteStore::open(&path, Some(&key())).unwrap());
     let known = schema::known_version();
     let conn = Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", known + 1).unwrap();
     drop(conn);
-    match SqliteStore::open(&path) {
+    match SqliteStore::open(&path, Some(&key())) {
         Err(StoreError::TooNew { found, known: k }) => {
             assert_eq!((found, k), (known + 1, known));
             let message = StoreError::TooNew { found, known: k }.to_string();
@@ -124,11 +129,11 @@ fn a_database_from_a_newer_app_is_refused() {
 fn migrations_run_once_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotay.db");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqliteStore::open(&path, Some(&key())).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::MIGRATIONS.len() as u32);
     store.set_meta("k", b"v").unwrap();
     drop(store);
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path, Some(&key())).unwrap();
     assert_eq!(store.get_meta("k").unwrap(), Some(b"v".to_vec()), "reopening migrates nothing again");
     let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
@@ -286,7 +291,7 @@ fn refused_changes_are_listed_and_discarded_by_seq() {
 fn wipe_all_leaves_nothing_and_seq_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotay.db");
-    let mut device = Device::new(identity(), SqliteStore::open(&path).unwrap());
+    let mut device = Device::new(identity(), SqliteStore::open(&path, Some(&key())).unwrap());
     let a = activity_on(&mut device, 1, day(2026, 7, 1));
     let g = gbv_on(&mut device, 2, day(2026, 7, 2));
     refuse(device.store_mut(), g);
@@ -308,7 +313,7 @@ fn wipe_all_leaves_nothing_and_seq_goes_on() {
     assert_eq!(store.counts().unwrap(), HomeCounts::default());
     drop(device);
 
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqliteStore::open(&path, Some(&key())).unwrap();
     assert!(store.list_records().unwrap().is_empty(), "still empty after reopening");
     store.commit(StoreBatch { outbox_append: vec![(a, vec![9])], ..StoreBatch::default() }).unwrap();
     assert!(store.outbox(usize::MAX).unwrap()[0].seq > last, "sequence numbers never go back");
@@ -375,11 +380,11 @@ fn two_connections_to_one_file_share_one_store() {
     // The mobile bindings keep a reader beside the session's store.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sotay.db");
-    let mut device = Device::new(identity(), SqliteStore::open(&path).unwrap());
-    let reader = SqliteStore::open(&path).unwrap();
+    let mut device = Device::new(identity(), SqliteStore::open(&path, Some(&key())).unwrap());
+    let reader = SqliteStore::open(&path, Some(&key())).unwrap();
     let a = activity_on(&mut device, 1, day(2026, 11, 1));
     assert_eq!(ids(&reader.query(&RecordQuery::default()).unwrap()), vec![a]);
-    let mut other = SqliteStore::open(&path).unwrap();
+    let mut other = SqliteStore::open(&path, Some(&key())).unwrap();
     let mut record = Record::load(&other.load_record(a).unwrap().unwrap(), None).unwrap();
     other
         .commit(StoreBatch {
@@ -390,4 +395,35 @@ fn two_connections_to_one_file_share_one_store() {
     let b = activity_on(&mut device, 2, day(2026, 11, 2));
     assert_eq!(ids(&reader.recently_changed(5).unwrap()), vec![b, a], "one counter across connections");
     assert_eq!(reader.counts().unwrap().unsent_changes, 2);
+}
+
+#[test]
+fn referrals_stored_in_plain_by_an_older_app_are_sealed_on_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    let mut device = Device::new(identity(), SqliteStore::open(&path, Some(&key())).unwrap());
+    let g = gbv_on(&mut device, 1, day(2026, 8, 1));
+    let a = activity_on(&mut device, 2, day(2026, 8, 2));
+    let doc = device.store().load_record(g).unwrap().unwrap();
+    let view = serde_json::to_vec(&device.view(g).unwrap()).unwrap();
+    let change = device.store().outbox(usize::MAX).unwrap()[0].change.clone();
+    // What schema version 1 wrote: the referral in plain.
+    let store = device.into_store();
+    store
+        .conn
+        .execute("UPDATE records SET doc = ?2, view = ?3, sealed = 0 WHERE id = ?1", params![g.as_bytes(), doc, view])
+        .unwrap();
+    store
+        .conn
+        .execute("UPDATE outbox SET change = ?1, sealed = 0 WHERE record = ?2", params![change, g.as_bytes()])
+        .unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(&path, Some(&key())).unwrap();
+    let sealed: i64 = store.conn.query_row("SELECT sum(sealed) FROM records", [], |r| r.get(0)).unwrap();
+    let sealed_out: i64 = store.conn.query_row("SELECT sum(sealed) FROM outbox", [], |r| r.get(0)).unwrap();
+    assert_eq!((sealed, sealed_out), (1, 1), "the referral and its unsent change, not the activity");
+    assert_eq!(store.load_record(g).unwrap(), Some(doc), "and still readable with the key");
+    assert_eq!(store.outbox(usize::MAX).unwrap()[0].change, change);
+    assert!(store.load_record(a).unwrap().is_some());
 }

@@ -6,6 +6,7 @@ mod auth;
 mod budgets;
 mod demo;
 mod pending;
+mod phone_at_rest;
 mod policy;
 mod refusals;
 mod reports;
