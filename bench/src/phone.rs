@@ -19,6 +19,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The median time of opening the session of the store at `path`, over five opens, in ms.
+fn median_open_ms(path: &std::path::Path, key: &PhoneKey) -> anyhow::Result<f64> {
+    let opens: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let session = Session::open(SqliteStore::open(path, Some(key))?, ClientConfig::default())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            drop(session);
+            Ok(ms)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(median(opens))
+}
+
 /// The phone scenario.
 pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     let n = if args.quick { 1000 } else { 5000 };
@@ -47,16 +61,8 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     ));
     drop(session);
 
-    let opens: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            let session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            drop(session);
-            Ok(ms)
-        })
-        .collect::<anyhow::Result<_>>()?;
-    out.print(Figure::target(format!("phone store: opening a {label}"), median(opens), "ms", Goal::AtMost, 100.0));
+    let opens = median_open_ms(&path, &key)?;
+    out.print(Figure::target(format!("phone store: opening a {label}"), opens, "ms", Goal::AtMost, 100.0));
 
     let mut session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
     let pages: Vec<f64> = (0..10)
@@ -86,18 +92,10 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
         cases.push(session.device_mut().create(RecordKind::GbvReferral, &sample::gbv_referral(i, 2026), NOW_MS)?);
     }
     drop(session);
-    let opens: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            let session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            drop(session);
-            Ok(ms)
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let opens = median_open_ms(&path, &key)?;
     out.print(Figure::target(
         format!("phone store: opening a {label} with 200 sealed GBV referrals"),
-        median(opens),
+        opens,
         "ms",
         Goal::AtMost,
         100.0,

@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "pending bounds", include_str!("../sqlite/0004_pending_bounds.sql")),
     (5, "throttle", include_str!("../sqlite/0005_throttle.sql")),
     (6, "reports and duplicates", include_str!("../sqlite/0006_report_projection.sql")),
+    (7, "history purge", include_str!("../sqlite/0007_history_purge.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -27,6 +28,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "pending bounds", include_str!("../postgres/0004_pending_bounds.sql")),
     (5, "throttle", include_str!("../postgres/0005_throttle.sql")),
     (6, "reports and duplicates", include_str!("../postgres/0006_report_projection.sql")),
+    (7, "history purge", include_str!("../postgres/0007_history_purge.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -101,6 +101,10 @@ pub struct Limits {
     /// How long a write waits for another writer of the SQLite file, milliseconds; past it, 503.
     #[arg(long, env = "SOTAY_DB_BUSY_TIMEOUT_MS", default_value_t = crate::db::DEFAULT_BUSY_TIMEOUT_MS)]
     pub db_busy_timeout_ms: u64,
+    /// Days after a GBV case's last change, once it is closed, before its history is purged
+    /// (`store/purge.rs`; `docs/operations.md` gives the basis); 0 = never purge by itself.
+    #[arg(long, env = "SOTAY_GBV_HISTORY_RETENTION_DAYS", default_value_t = 365)]
+    pub gbv_history_retention_days: u32,
     /// Look for suspected duplicates among the activities of every push (`duplicates.rs`).
     #[arg(long, env = "SOTAY_DETECT_DUPLICATES", default_value_t = true, action = clap::ArgAction::Set)]
     pub detect_duplicates: bool,
@@ -131,6 +135,7 @@ impl Default for Limits {
             argon2_concurrency: 2,
             argon2_queue_ms: 3000,
             db_busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT_MS,
+            gbv_history_retention_days: 365,
             detect_duplicates: true,
         }
     }

@@ -70,7 +70,28 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let db = state.db.clone();
     let limits = state.limits.clone();
+    let retention = tokio::spawn(purge_expired_daily(db.clone(), limits.gbv_history_retention_days));
     listener::serve(listener, routes::router(state), &limits, shutdown).await?;
+    retention.abort();
     db.close().await;
     Ok(())
+}
+
+/// The retention job: purges the history of closed GBV cases past the retention period, at start
+/// and then once a day (`store::purge_expired`). A failure is logged and tried again next time.
+async fn purge_expired_daily(db: db::Db, retention_days: u32) {
+    if retention_days == 0 {
+        return;
+    }
+    let mut daily = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    loop {
+        daily.tick().await;
+        match store::purge_expired(&db, retention_days, now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cases = n, "history of closed GBV cases purged after the retention period"),
+            Err(e) => {
+                tracing::warn!(error = %e, "purging the history of closed GBV cases failed; tried again tomorrow")
+            }
+        }
+    }
 }

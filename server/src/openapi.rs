@@ -113,6 +113,7 @@ pub fn document() -> Value {
                 "ReturnRequest": { "type": "object", "required": ["comment"], "properties": { "comment": { "type": "string", "minLength": 1 } } },
                 "CaseStatusRequest": { "type": "object", "required": ["case_status"], "properties": {
                     "case_status": { "type": "string", "enum": ["referred", "receiving_support", "closed"] } } },
+                "PurgeAnswer": { "type": "object", "required": ["purged"], "properties": { "purged": { "type": "boolean" } } },
                 "Cell": { "oneOf": [ { "type": "integer" }, { "type": "string", "enum": ["<5"] } ] },
                 "GbvAggregates": { "type": "object", "properties": {
                     "total": { "$ref": "#/components/schemas/Cell" },
@@ -194,6 +195,8 @@ pub fn document() -> Value {
             "/api/v1/records/{id}/case-status": { "post": { "summary": "Update a GBV case's status (focal points, audited)", "security": authed, "parameters": record_id_param(),
                 "requestBody": body("CaseStatusRequest"),
                 "responses": with_errors(json!({ "200": ok("the case after the update", reference("RecordView")) }), &["400", "401", "403", "404", "422"]) } },
+            "/api/v1/records/{id}/purge-history": { "post": { "summary": "Purge a GBV case's history now: only its current values stay, on the server and the creating phone (focal points, audited)", "security": authed, "parameters": record_id_param(),
+                "responses": with_errors(json!({ "200": ok("whether anything was purged", reference("PurgeAnswer")) }), &["401", "403", "404", "422"]) } },
             "/api/v1/reports/gbv": { "get": { "summary": "GBV aggregates, small cells suppressed (reviewers, focal points)", "security": authed,
                 "responses": with_errors(json!({ "200": ok("aggregates", reference("GbvAggregates")) }), &auth_errors) } },
             "/api/v1/records/{id}/resolve": { "post": { "summary": "Resolve a conflict: choose one of its values (choice) or enter one (value)", "security": authed, "parameters": record_id_param(),

@@ -32,6 +32,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/api/v1/records/{id}/approve", post(api::approve)),
         ("POST", "/api/v1/records/{id}/return", post(api::return_record)),
         ("POST", "/api/v1/records/{id}/case-status", post(api::case_status)),
+        ("POST", "/api/v1/records/{id}/purge-history", post(api::actions::purge_history)),
         ("POST", "/api/v1/records/{id}/resolve", post(api::actions::resolve)),
         ("POST", "/api/v1/records/{id}/restore", post(api::actions::restore)),
         ("GET", "/api/v1/records/{id}/history", get(api::actions::history)),

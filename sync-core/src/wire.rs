@@ -129,6 +129,11 @@ pub struct SyncResponse {
     /// Compacted records, while provisioning.
     #[serde(rename = "d", default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<RecordSnapshot>,
+    /// Records whose history the server purged: replace the local copy with this document (it
+    /// shares no history with the old one, so it cannot be merged). Applied before `changes`,
+    /// which may carry edits made after the purge.
+    #[serde(rename = "y", default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<RecordSnapshot>,
     /// The device's new cursor, to be stored atomically with what it received.
     #[serde(rename = "k")]
     pub cursor: u64,

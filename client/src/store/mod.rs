@@ -51,6 +51,10 @@ const LAST_UPDATED: &str = "SELECT coalesce(max(m), 0) FROM (
 /// The `meta` key holding the data key, wrapped by the phone key.
 const DATA_KEY: &str = "data_key";
 
+/// The `meta` key set once the GBV rows of an older app have been sealed (so opening does not
+/// look for them again).
+const SEALED_ALL: &str = "gbv_rows_sealed";
+
 /// Why the GBV referrals on this phone cannot be read now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GbvLock {
@@ -123,8 +127,9 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let mut store = SqliteStore { conn, phone: key.map(Sealer::for_phone_key), data: Err(GbvLock::NoKey) };
         store.data = store.data_key()?;
-        if store.data.is_ok() {
+        if store.data.is_ok() && read_meta(&store.conn, SEALED_ALL)?.is_none() {
             store.seal_plain_rows()?;
+            put_meta(&store.conn, SEALED_ALL, b"1")?;
         }
         Ok(store)
     }

@@ -417,6 +417,7 @@ fn referrals_stored_in_plain_by_an_older_app_are_sealed_on_the_next_open() {
         .conn
         .execute("UPDATE outbox SET change = ?1, sealed = 0 WHERE record = ?2", params![change, g.as_bytes()])
         .unwrap();
+    store.conn.execute("DELETE FROM meta WHERE key = ?1", [SEALED_ALL]).unwrap();
     drop(store);
 
     let store = SqliteStore::open(&path, Some(&key())).unwrap();

@@ -1,6 +1,7 @@
 //! What a reviewer does without a phone, and the record pages' data: resolve a conflict (choose
 //! one of the values or enter another), restore a deleted record (admins), a record's field
-//! history, and the suspected-duplicates queue (merge with a per-field choice, or dismiss).
+//! history, purging a GBV case's history (focal points), and the suspected-duplicates queue
+//! (merge with a per-field choice, or dismiss).
 //! Every change is an ordinary edit made as the person's session device through the same ingest
 //! as a phone's push, so the write rules decide and the phones receive it on their next sync.
 
@@ -162,6 +163,31 @@ pub async fn restore(
         r.restore(now)?.ok_or(sotay_sync_core::RecordError::NoSuchConflict("the record is not deleted"))
     })
     .await
+}
+
+/// Answer of `POST /api/v1/records/{id}/purge-history`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeAnswer {
+    /// Whether anything was purged (false: the case already held only its current values).
+    pub purged: bool,
+}
+
+/// `POST /api/v1/records/{id}/purge-history`: a GBV focal point purges a case's history now
+/// (`crate::store::purge_history`): only its current values stay, on the server and, after its
+/// next sync, on the creating phone. Audited (`gbv.purge`).
+pub async fn purge_history(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    id: Result<Path<RecordId>, PathRejection>,
+) -> Result<Json<PurgeAnswer>, ApiError> {
+    require(&auth, &[Role::GbvFocalPoint])?;
+    let id = path_id(id)?;
+    let stored = records::stored(&state.db, id, false).await?.ok_or(ApiError::NotFound)?;
+    if matches!(stored.read(&auth), Read::Hidden) {
+        return Err(ApiError::NotFound);
+    }
+    let done = crate::store::purge_history(&state.db, id, Some(auth.user), crate::now_ms()).await?;
+    Ok(Json(PurgeAnswer { purged: done == crate::store::Purged::Done }))
 }
 
 /// `GET /api/v1/records/{id}/history`: every change of the record, oldest first, with who made

@@ -1,13 +1,16 @@
 //! Records in the database, below the HTTP layer and the handler state: merging and checking a
 //! push's changes ([`records`]), the group-commit writer that owns every record write
-//! ([`writer`]), and the pull and provisioning pages of sync ([`pull`]). `AppState` holds the writer; the sync endpoint and the web API feed it through
+//! ([`writer`]), the pull and provisioning pages of sync ([`pull`]), and purging the history of
+//! GBV referrals ([`purge`]). `AppState` holds the writer; the sync endpoint and the web API feed it through
 //! the sync module's ingest.
 
 mod pull;
+mod purge;
 mod records;
 mod writer;
 
 pub(crate) use pull::{provision_page, pull, remember_scope};
+pub use purge::{Purged, purge_expired, purge_history};
 pub(crate) use records::{Channel, Incoming, Prepared, Refused, prepare, read_pending, read_stored};
 pub use writer::Writer;
 pub(crate) use writer::{PendingBounds, WriteJob};

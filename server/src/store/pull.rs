@@ -33,7 +33,8 @@ pub(crate) async fn pull(
     let rows = match (auth.role, auth.village) {
         (Role::Collaborator, Some(village)) => {
             sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END FROM changes
+                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END,
+                        CASE WHEN replaces THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END FROM changes
                  WHERE commune_id = $2 AND village_id = $3 AND seq > $4 AND (sensitive = FALSE OR owner_device = $1)
                  ORDER BY seq LIMIT $5",
             )
@@ -47,7 +48,8 @@ pub(crate) async fn pull(
         }
         (Role::Reviewer | Role::GbvFocalPoint, _) => {
             sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END FROM changes
+                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END,
+                        CASE WHEN replaces THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END FROM changes
                  WHERE commune_id = $2 AND seq > $3 AND sensitive = FALSE ORDER BY seq LIMIT $4",
             )
             .bind(me)
@@ -72,8 +74,17 @@ pub(crate) async fn pull(
         }
         page_bytes += size;
         response.cursor = row.get::<i64, _>(0) as u64;
-        let Some(bytes) = bytes else { continue };
+        // Its own changes are not sent back to a device; purged rows are empty.
+        let Some(bytes) = bytes.filter(|b| !b.is_empty()) else { continue };
         let record: Vec<u8> = row.get(1);
+        if row.get::<i64, _>(3) != 0 {
+            // A purge: the whole new history, which replaces the device's copy.
+            if let Some(i) = index.remove(&record) {
+                response.changes[i].changes.clear();
+            }
+            response.replaced.push(RecordSnapshot { record, doc: bytes });
+            continue;
+        }
         let i = *index.entry(record.clone()).or_insert_with(|| {
             response.changes.push(RecordChanges { record, changes: Vec::new() });
             response.changes.len() - 1

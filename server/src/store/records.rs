@@ -24,6 +24,8 @@ pub(crate) struct Stored {
     doc: Vec<u8>,
     /// Which version of the row this is (`updated_seq`) and how many changes wait for it.
     version: (i64, i64),
+    /// Its history was purged (`store::purge`): changes built on the old history never apply.
+    purged: bool,
 }
 
 /// A record merged and projected, ready to be written.
@@ -199,7 +201,8 @@ pub(crate) async fn read_stored<'e, E: sqlx::Executor<'e, Database = Any>>(
 ) -> Result<std::collections::HashMap<RecordId, Stored>, ApiError> {
     let sql = format!(
         "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.doc, r.updated_seq,
-                (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id)
+                (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id),
+                COALESCE(r.history_purged_at, 0)
          FROM records r WHERE r.id IN ({})",
         placeholders(ids.len())
     );
@@ -213,7 +216,10 @@ pub(crate) async fn read_stored<'e, E: sqlx::Executor<'e, Database = Any>>(
             kind: RecordKind::from_code(&row.get::<String, _>(3)).ok_or_else(corrupt)?,
             owner_device: DeviceId::from_slice(&row.get::<Vec<u8>, _>(4)).ok_or_else(corrupt)?,
         };
-        out.insert(id, Stored { scope, doc: row.get(5), version: (row.get(6), row.get(7)) });
+        out.insert(
+            id,
+            Stored { scope, doc: row.get(5), version: (row.get(6), row.get(7)), purged: row.get::<i64, _>(8) != 0 },
+        );
     }
     Ok(out)
 }
@@ -271,6 +277,7 @@ pub(crate) fn prepare(
     let all: Vec<Vec<u8>> = incoming.iter().chain(&pending).map(|c| c.bytes.clone()).collect();
     let unprocessable = |e: sotay_sync_core::RecordError| ApiError::Unprocessable(format!("record {id}: {e}"));
     let based_on = stored.as_ref().map(|s| s.version);
+    let purged = stored.as_ref().is_some_and(|s| s.purged);
     let (mut record, new_changes, scope) = match stored {
         Some(stored) => {
             if !stored.scope.writable_by(auth, channel) {
@@ -323,7 +330,15 @@ pub(crate) fn prepare(
     let today = sotay_sync_core::Date::from_unix_ms(crate::now_ms() + 24 * 3600 * 1000);
     sotay_sync_core::guard::check_changes(&mut record, &hashes, Writer { role: auth.role, channel }, today)?;
     let applied_pending = pending.iter().filter(|c| record.has_change(&c.hash)).map(|c| c.hash).collect();
-    let still_pending = incoming.iter().filter(|c| !record.has_change(&c.hash)).cloned().collect();
+    let still_pending: Vec<Incoming> = incoming.iter().filter(|c| !record.has_change(&c.hash)).cloned().collect();
+    if purged && !still_pending.is_empty() {
+        // What they wait for was purged: they would wait for ever. The phone keeps them aside.
+        return Err(ApiError::Unprocessable(format!(
+            "record {id}: its history was purged, so changes made before that cannot be applied; \
+             enter them again on the record as it is now"
+        ))
+        .into());
+    }
     let view = record.view();
     Ok(Prepared {
         id,

@@ -359,6 +359,15 @@ impl<S: DeviceStore> Device<S> {
         }
         let mut touched: BTreeMap<RecordId, Record> = BTreeMap::new();
         let mut changes_received = 0;
+        // A record whose history the server purged: its new document replaces the local copy
+        // (the two share no history). Unsent local changes of it were made on the old history:
+        // the server refuses them at the next push, and they are kept aside like any refusal.
+        for snap in response.replaced {
+            let id = snap.record_id()?;
+            let incoming = Record::load(&snap.doc, Some(self.identity.editor()))?;
+            self.check_scope(id, &incoming)?;
+            touched.insert(id, incoming);
+        }
         for snap in response.snapshots {
             let id = snap.record_id()?;
             let mut incoming = Record::load(&snap.doc, Some(self.identity.editor()))?;

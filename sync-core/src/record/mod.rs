@@ -1,7 +1,8 @@
 //! The [`Record`] type: a record as an Automerge document, its layout, creation, loading, and
 //! applying and merging changes. The rest lives in submodules: `edit` (typed edits, soft delete),
 //! `view` (the flat projection everything else reads), `review` (review actions and the derived
-//! review state), `conflict` (conflict detection and resolution) and `history` (who wrote what).
+//! review state), `conflict` (conflict detection and resolution), `history` (who wrote what) and
+//! `compact` (purging the history).
 //!
 //! The document is the source of truth; [`RecordView`] is derived from it and never stored as
 //! authoritative. Layout of the root map (schema version 1):
@@ -23,6 +24,7 @@
 //! change to a device, a user and a device-clock time. The server checks that a device only ever
 //! sends changes under its own actor and its user's author.
 
+mod compact;
 mod conflict;
 mod edit;
 mod history;

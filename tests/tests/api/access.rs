@@ -70,6 +70,7 @@ async fn every_route_against_every_role() {
         (("POST", "/api/v1/records/{id}/approve"), [401, 403, 403, 200, 403, 403, 403, 401]),
         (("POST", "/api/v1/records/{id}/return"), [401, 403, 403, 200, 403, 403, 403, 401]),
         (("POST", "/api/v1/records/{id}/case-status"), [401, 403, 403, 403, 200, 403, 403, 401]),
+        (("POST", "/api/v1/records/{id}/purge-history"), [401, 403, 403, 403, 200, 403, 403, 401]),
         (("GET", "/api/v1/reports/gbv"), [401, 403, 403, 200, 200, 403, 403, 401]),
         (("POST", "/api/v1/records/{id}/resolve"), [401, 200, 404, 200, 403, 403, 403, 401]),
         (("POST", "/api/v1/records/{id}/restore"), [401, 403, 403, 403, 403, 200, 403, 401]),
@@ -119,6 +120,9 @@ async fn every_route_against_every_role() {
                     format!("/api/v1/records/{case}/case-status"),
                     Some(format!(r#"{{"case_status":"{}"}}"#, ["receiving_support", "closed"][i % 2]).into_bytes()),
                 ),
+                "/api/v1/records/{id}/purge-history" => {
+                    (format!("/api/v1/records/{case}/purge-history"), Some(Vec::new()))
+                }
                 "/api/v1/admin/users/{username}/devices" => ("/api/v1/admin/users/lan/devices".into(), None),
                 "/api/v1/records/{id}/resolve" => (
                     format!("/api/v1/records/{activity}/resolve"),

@@ -8,6 +8,7 @@ mod demo;
 mod pending;
 mod phone_at_rest;
 mod policy;
+mod purge;
 mod refusals;
 mod reports;
 mod review;
