@@ -2,6 +2,7 @@
 //! fresh SQLite database in a temporary directory; [`TestDevice`] plays a phone over HTTP with the
 //! same sync-core code a phone uses.
 
+pub mod fixture;
 pub mod proxy;
 
 use sotay_client::{Client, SyncReport};

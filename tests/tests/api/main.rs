@@ -13,5 +13,6 @@ mod refusals;
 mod reports;
 mod review;
 mod sync;
+mod upgrade;
 mod village_link;
 mod write_rules;
