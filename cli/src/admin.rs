@@ -63,6 +63,9 @@ pub enum AdminCmd {
         /// Device id.
         device: sotay_sync_core::DeviceId,
     },
+    /// Replace the token signing key (then restart every server: tokens signed before are refused;
+    /// phones fetch new ones by themselves, people sign in again).
+    RotateSigningKey,
     /// Set a user's password (read from standard input; at least 10 characters).
     SetPassword {
         /// Login name.
@@ -113,6 +116,10 @@ pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::R
                 let state = if d.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}  {:<8} {}", d.id, state, d.name);
             }
+        }
+        AdminCmd::RotateSigningKey => {
+            sotay_server::auth::Keys::rotate(&db).await?;
+            println!("signing key replaced: restart every sotay-server on this database");
         }
         AdminCmd::Revoke { device } => {
             admin::revoke_device(&db, device).await?;

@@ -337,12 +337,17 @@ fn status(dir: &Path, config: ClientConfig) -> anyhow::Result<()> {
 
 /// The error as one sentence in the person's language (never a backtrace or a library chain).
 fn render(e: &anyhow::Error, lang: Lang) -> String {
-    match e.downcast_ref::<ClientError>() {
-        Some(c) => c.message(lang),
-        None => match e.downcast_ref::<sotay_client::store::StoreError>() {
-            Some(s) => ClientError::Storage(s.to_string()).message(lang),
-            None => e.to_string(),
-        },
+    use sotay_client::store::StoreError;
+    match (e.downcast_ref::<ClientError>(), e.downcast_ref::<StoreError>()) {
+        (Some(c), _) => c.message(lang),
+        (None, Some(StoreError::Locked(lock))) => ClientError::Locked(lock.to_string()).message(lang),
+        (None, Some(s)) => ClientError::Storage(s.to_string()).message(lang),
+        // One line: what was being done, and why it failed (the innermost cause), never the
+        // chain in between or a backtrace.
+        (None, None) => {
+            let (what, why) = (e.to_string(), e.root_cause().to_string());
+            if what == why { what } else { format!("{what}: {why}") }
+        }
     }
 }
 

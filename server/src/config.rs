@@ -105,6 +105,11 @@ pub struct Limits {
     /// (`store/purge.rs`; `docs/operations.md` gives the basis); 0 = never purge by itself.
     #[arg(long, env = "SOTAY_GBV_HISTORY_RETENTION_DAYS", default_value_t = 365)]
     pub gbv_history_retention_days: u32,
+    /// Reverse proxies in front of the server (comma-separated addresses): a request from one of
+    /// them counts as coming from the address it put last in `X-Forwarded-For` (throttling, the
+    /// audit log). Empty: the header is ignored, as anyone can send it.
+    #[arg(long, env = "SOTAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Look for suspected duplicates among the activities of every push (`duplicates.rs`).
     #[arg(long, env = "SOTAY_DETECT_DUPLICATES", default_value_t = true, action = clap::ArgAction::Set)]
     pub detect_duplicates: bool,
@@ -136,6 +141,7 @@ impl Default for Limits {
             argon2_queue_ms: 3000,
             db_busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT_MS,
             gbv_history_retention_days: 365,
+            trusted_proxies: Vec::new(),
             detect_duplicates: true,
         }
     }

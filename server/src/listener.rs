@@ -89,6 +89,7 @@ pub async fn serve(
     });
     let overflow = Arc::new(Semaphore::new(limits.overflow_connections.max(1)));
     let header_timeout = Duration::from_secs(limits.header_timeout_secs.max(1));
+    let trusted: Arc<[IpAddr]> = limits.trusted_proxies.clone().into();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -110,7 +111,7 @@ pub async fn serve(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), WithPeer { app: app.clone(), peer });
+                .serve_connection(TokioIo::new(stream), WithPeer { app: app.clone(), peer, trusted: trusted.clone() });
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 let _ = conn.await;
@@ -132,6 +133,26 @@ pub async fn serve(
 struct WithPeer {
     app: Router,
     peer: SocketAddr,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`Limits::trusted_proxies`).
+    trusted: Arc<[IpAddr]>,
+}
+
+/// The client's address, the one every handler sees (throttling, the audit log): the
+/// connection's peer, or, when the peer is a trusted reverse proxy, the address that proxy put
+/// last in `X-Forwarded-For` (the one it saw; earlier entries come from the client and can be
+/// forged). Connection caps stay per connection peer.
+fn client_addr(req: &Request<Incoming>, peer: SocketAddr, trusted: &[IpAddr]) -> SocketAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    req.headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        .map_or(peer, |ip| SocketAddr::new(ip, 0))
 }
 
 impl hyper::service::Service<Request<Incoming>> for WithPeer {
@@ -140,7 +161,8 @@ impl hyper::service::Service<Request<Incoming>> for WithPeer {
     type Future = tower::util::Oneshot<Router, Request<Body>>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
-        req.extensions_mut().insert(ConnectInfo(self.peer));
+        let client = client_addr(&req, self.peer, &self.trusted);
+        req.extensions_mut().insert(ConnectInfo(client));
         self.app.clone().oneshot(req.map(Body::new))
     }
 }

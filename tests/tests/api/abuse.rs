@@ -350,6 +350,50 @@ async fn enrol_with(base: String, code: String) -> (u16, Option<String>) {
 }
 
 /// `POST /api/v1/login`; the status.
+/// A wrong password for `username`, sent with `X-Forwarded-For: <forwarded>`.
+async fn wrong_login_via(base: &str, username: &str, forwarded: &str) -> u16 {
+    let resp = sotay_client::http::plain_client()
+        .post(format!("{base}/api/v1/login"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(serde_json::json!({ "username": username, "password": "sai mật khẩu rồi" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled_and_otherwise_the_header_is_ignored() {
+    // Six wrong passwords for six different names from one address: the address is throttled.
+    for trusted in [true, false] {
+        let limits = Limits {
+            trusted_proxies: if trusted { vec!["127.0.0.1".parse().unwrap()] } else { Vec::new() },
+            ..Limits::default()
+        };
+        let app = spawn_app_with(limits).await;
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            // A client may put anything first; the proxy's own entry is the last one.
+            statuses.push(wrong_login_via(&app.base, &format!("ai-{i}"), &format!("10.9.9.{i}, 203.0.113.5")).await);
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "trusted proxy: {trusted}");
+        let other = wrong_login_via(&app.base, "ai-khac", "203.0.113.6").await;
+        if trusted {
+            assert_eq!(other, 401, "another client behind the proxy is not held up");
+            let audited: i64 =
+                sqlx::query("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failure' AND detail = '203.0.113.6'")
+                    .fetch_one(&app.state.db.read)
+                    .await
+                    .unwrap()
+                    .get(0);
+            assert_eq!(audited, 1, "the audit log names the client, not the proxy");
+        } else {
+            assert_eq!(other, 429, "without a trusted proxy the header changes nothing");
+        }
+    }
+}
+
 async fn login(base: String, username: &'static str, password: &'static str) -> u16 {
     let resp = sotay_client::http::plain_client()
         .post(format!("{base}/api/v1/login"))

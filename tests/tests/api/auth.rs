@@ -212,3 +212,24 @@ async fn arbitrary_sync_bodies_get_a_4xx_and_store_nothing_but_genuine_changes()
     fresh.sync().await;
     assert_eq!(fresh.views(), a.views());
 }
+
+#[tokio::test]
+async fn a_rotated_signing_key_refuses_old_tokens_after_a_restart_and_phones_get_new_ones() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut lan = app.device("lan").await;
+    let old = lan.token.clone();
+    assert_eq!(app.call("GET", "/api/v1/me", Some(&old), None).await.0, 200);
+    sotay_server::auth::Keys::rotate(&app.state.db).await.unwrap();
+    assert_eq!(app.audit_count("key.rotate").await, 1);
+    let app = app.restart().await;
+    lan.reconnect(&app.base);
+    assert_eq!(app.call("GET", "/api/v1/me", Some(&old), None).await.0, 401, "signed with the old key");
+    let device = lan.device.identity().device;
+    lan.token = lan.client.token(device, &lan.secret).await.unwrap().access_token;
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&lan.token), None).await.0,
+        200,
+        "a new token, from the device secret"
+    );
+}
