@@ -224,7 +224,8 @@ impl Session {
         }
     }
 
-    /// The server said this phone is revoked: its GBV referrals go at once, and it stops syncing.
+    /// The server said this phone is revoked: its GBV referrals go at once (key first), its device
+    /// secret is erased, and it stops syncing.
     fn revoked(&mut self) -> ClientError {
         tracing::warn!(device = %self.credential.identity.device, "device revoked; GBV data wiped");
         if let Err(e) = self.device.wipe_sensitive() {
@@ -232,6 +233,17 @@ impl Session {
         }
         if let Err(e) = self.device.store_mut().set_meta(REVOKED, b"1") {
             return e.into();
+        }
+        // The device secret is worthless now; it does not stay on the phone either.
+        self.credential.secret.clear();
+        self.token = None;
+        match serde_json::to_vec(&self.credential) {
+            Ok(bytes) => {
+                if let Err(e) = self.device.store_mut().set_meta(CREDENTIAL, &bytes) {
+                    return e.into();
+                }
+            }
+            Err(e) => return ClientError::Storage(e.to_string()),
         }
         ClientError::Revoked
     }

@@ -189,5 +189,7 @@ async fn a_revoked_phone_wipes_its_gbv_records_and_stops() {
     let kinds: Vec<RecordKind> = session.device().list().unwrap().iter().map(|v| v.kind).collect();
     assert_eq!(kinds, vec![RecordKind::Activity], "GBV referrals wiped, activities kept");
     assert!(session.is_revoked().unwrap());
+    let kept = sotay_client::session::credential(session.device().store()).unwrap().unwrap();
+    assert!(kept.secret.is_empty(), "the device secret does not stay on a revoked phone");
     assert_eq!(session.sync(&fast_retries(3)).await.unwrap_err().code(), "revoked");
 }
