@@ -312,8 +312,11 @@ impl Phone {
     pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncResult, SotayError> {
         self.cancel.reset();
         let options = self.sync_options(listener);
-        let report = self.with_session(|s| self.runtime.block_on(s.sync(&options)).map_err(|e| self.client_err(e)))?;
-        Ok(SyncResult::from(&report))
+        let report = self.with_session(|s| self.runtime.block_on(s.sync(&options)).map_err(|e| self.client_err(e)));
+        // A revocation during the sync destroyed the data key and made a new one: the reading
+        // connection takes it up (a stale-phone lock stays).
+        self.reader().refresh_data_key().map_err(|e| self.client_err(e.into()))?;
+        Ok(SyncResult::from(&report?))
     }
 
     /// Stops a running sync (from any thread). What was committed stays; the rest is sent next time.
@@ -409,6 +412,9 @@ impl Phone {
                 .map_err(|e| self.client_err(e.into()))?,
         };
         *state = State::NotEnrolled(store);
+        drop(state);
+        // The wipe replaced the data key: the reading connection takes up the new one.
+        self.reader().unlock_gbv().map_err(|e| self.client_err(e.into()))?;
         Ok(())
     }
 }

@@ -171,6 +171,15 @@ impl SqliteStore {
         Ok(self.gbv_lock())
     }
 
+    /// Reads the data key again, after another connection to the same file wiped the store (which
+    /// replaces the key). A stale-phone lock stays until [`SqliteStore::unlock_gbv`].
+    pub fn refresh_data_key(&mut self) -> Result<(), StoreError> {
+        if !matches!(self.data, Err(GbvLock::Stale)) {
+            self.data = self.data_key()?;
+        }
+        Ok(())
+    }
+
     fn sealer(&self) -> Result<&Sealer, StoreError> {
         self.data.as_ref().map_err(|lock| StoreError::Locked(*lock))
     }

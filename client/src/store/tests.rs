@@ -428,3 +428,20 @@ fn referrals_stored_in_plain_by_an_older_app_are_sealed_on_the_next_open() {
     assert_eq!(store.outbox(usize::MAX).unwrap()[0].change, change);
     assert!(store.load_record(a).unwrap().is_some());
 }
+
+#[test]
+fn a_second_connection_reads_referrals_again_after_the_first_wiped_and_replaced_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    let mut device = Device::new(identity(), SqliteStore::open(&path, Some(&key())).unwrap());
+    let mut reader = SqliteStore::open(&path, Some(&key())).unwrap();
+    gbv_on(&mut device, 1, day(2026, 9, 1));
+    device.wipe_sensitive().unwrap();
+    let g = gbv_on(&mut device, 2, day(2026, 9, 2));
+    assert!(reader.load_record(g).is_err(), "the reader still holds the destroyed key");
+    reader.refresh_data_key().unwrap();
+    assert!(reader.load_record(g).unwrap().is_some());
+    reader.lock_gbv();
+    reader.refresh_data_key().unwrap();
+    assert_eq!(reader.gbv_lock(), Some(GbvLock::Stale), "a refresh does not lift the stale-phone lock");
+}

@@ -91,6 +91,8 @@ pub(crate) async fn pull(
         });
         response.changes[i].changes.push(ChangeBytes(bytes));
     }
+    // A purge met in this page empties the groups its record had collected before it.
+    response.changes.retain(|group| !group.changes.is_empty());
     response.more = more;
     Ok(response)
 }

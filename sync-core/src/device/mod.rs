@@ -229,21 +229,19 @@ impl<S: DeviceStore> Device<S> {
 
     /// Creates a record in this device's village with its first values. `id_ms` seeds the UUIDv7.
     pub fn create(&mut self, kind: RecordKind, edits: &[Edit], now_ms: i64) -> DeviceResult<RecordId, S> {
+        let (mut record, change) = self.new_record(kind, edits, now_ms)?;
+        self.write_local(&mut record, Some(change))?;
+        Ok(record.id())
+    }
+
+    /// A new record in this device's village and its creation change, not yet stored.
+    fn new_record(&self, kind: RecordKind, edits: &[Edit], now_ms: i64) -> DeviceResult<(Record, Vec<u8>), S> {
         if self.identity.village.0.is_nil() {
             return Err(DeviceError::NoVillage);
         }
         let id = RecordId::new_v7(now_ms.max(0) as u64);
-        let (mut record, change) = Record::create(
-            kind,
-            id,
-            self.identity.commune,
-            self.identity.village,
-            self.identity.editor(),
-            edits,
-            now_ms,
-        )?;
-        self.write_local(&mut record, Some(change))?;
-        Ok(id)
+        let who = self.identity;
+        Ok(Record::create(kind, id, who.commune, who.village, who.editor(), edits, now_ms)?)
     }
 
     /// Edits a record. Returns whether anything changed.

@@ -81,10 +81,15 @@ impl<S: DeviceStore> Device<S> {
                     return Err(not_resubmittable());
                 }
                 let intended = wanted.view();
-                let id = self.create(intended.kind, &edits_towards(None, &intended), now_ms)?;
-                self.store
-                    .commit(StoreBatch { rejected_remove, ..StoreBatch::default() })
-                    .map_err(DeviceError::Store)?;
+                let (mut record, change) = self.new_record(intended.kind, &edits_towards(None, &intended), now_ms)?;
+                let id = record.id();
+                let batch = StoreBatch {
+                    records: vec![StoredRecord { id, doc: record.save(), view: record.view() }],
+                    outbox_append: vec![(id, change)],
+                    rejected_remove,
+                    ..StoreBatch::default()
+                };
+                self.store.commit(batch).map_err(DeviceError::Store)?;
                 return Ok(id);
             }
         };
