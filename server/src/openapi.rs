@@ -28,8 +28,9 @@ fn errors(codes: &[&str]) -> Value {
 }
 
 /// Answers any route behind the server's bounds may give (`pressure.rs`): a body too slow,
-/// too large, or the server too busy (with Retry-After).
-const BOUNDED: [&str; 3] = ["408", "413", "503"];
+/// too large, the server too busy (with Retry-After), or an internal fault (logged with the
+/// request id, never detailed in the answer).
+const BOUNDED: [&str; 4] = ["408", "413", "500", "503"];
 
 fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
     if let (Some(r), Value::Object(e)) = (responses.as_object_mut(), errors(codes)) {
@@ -182,7 +183,7 @@ pub fn document() -> Value {
                 "parameters": [
                     { "name": "kind", "in": "query", "schema": { "type": "string", "enum": ["activity", "gbv_referral"] } },
                     { "name": "village", "in": "query", "schema": { "type": "string", "format": "uuid" } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 5000 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 5000, "default": 500 } },
                     { "name": "after", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
                 "responses": with_errors(json!({ "200": ok("records, by id", json!({ "type": "array", "items": reference("RecordView") })) }), &["400", "401", "403"]) } },
             "/api/v1/records/{id}": { "get": { "summary": "One record (GBV views by focal points are audited)", "security": authed, "parameters": record_id_param(),

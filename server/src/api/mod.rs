@@ -46,7 +46,11 @@ pub async fn list_records(
         None => None,
         Some(k) => Some(RecordKind::from_code(k).ok_or_else(|| ApiError::BadRequest("kind: unknown".into()))?),
     };
-    let limit = i64::from(q.limit.unwrap_or(500).clamp(1, 5000));
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 5000".into()));
+    }
+    let limit = i64::from(limit);
     let page =
         records::page(&state.db, &auth, records::Page { kind, village: q.village, after: q.after, limit }).await?;
     let audited: Vec<RecordId> = page.iter().filter(|r| r.read(&auth) == Read::Audited).map(|r| r.id).collect();

@@ -459,3 +459,14 @@ async fn metrics_count_by_route_template_and_openapi_describes_every_route() {
         assert!(doc["paths"][path][method.to_lowercase()].is_object(), "{method} {path} is not described");
     }
 }
+
+#[tokio::test]
+async fn the_record_list_limit_is_checked_at_both_ends() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let reviewer = app.web_login("reviewer").await;
+    for (limit, status) in [(0, 400), (1, 200), (5000, 200), (5001, 400)] {
+        let (got, body) = app.call("GET", &format!("/api/v1/records?limit={limit}"), Some(&reviewer), None).await;
+        assert_eq!(got, status, "limit={limit}: {body}");
+    }
+}
