@@ -63,6 +63,11 @@ pub enum AdminCmd {
         /// Device id.
         device: sotay_sync_core::DeviceId,
     },
+    /// Write a consistent copy of the live SQLite database to FILE (phones may go on syncing).
+    Backup {
+        /// The new file.
+        file: std::path::PathBuf,
+    },
     /// Replace the token signing key (then restart every server: tokens signed before are refused;
     /// phones fetch new ones by themselves, people sign in again).
     RotateSigningKey,
@@ -116,6 +121,10 @@ pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::R
                 let state = if d.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}  {:<8} {}", d.id, state, d.name);
             }
+        }
+        AdminCmd::Backup { file } => {
+            admin::backup(&db, &file).await?;
+            println!("backup written to {}", file.display());
         }
         AdminCmd::RotateSigningKey => {
             sotay_server::auth::Keys::rotate(&db).await?;

@@ -407,3 +407,18 @@ pub async fn list_audit(db: &Db) -> anyhow::Result<Vec<AuditEntry>> {
         }
     }
 }
+
+/// Writes a consistent copy of a live SQLite database to `file` (which must not exist), while
+/// phones go on syncing: `VACUUM INTO` reads one snapshot of the database, write-ahead log
+/// included, and writes it compacted into one self-contained file. PostgreSQL has its own tools.
+pub async fn backup(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
+    if db.backend != crate::db::Backend::Sqlite {
+        bail!("this database is PostgreSQL: back it up with pg_dump (and WAL archiving), see docs/operations.md");
+    }
+    if file.exists() {
+        bail!("{} already exists: choose a new file name", file.display());
+    }
+    let path = file.to_str().context("the backup file name must be valid UTF-8")?;
+    sqlx::query("VACUUM INTO $1").bind(path).execute(&db.read).await.context("writing the backup")?;
+    Ok(())
+}

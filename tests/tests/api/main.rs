@@ -3,6 +3,7 @@
 mod abuse;
 mod access;
 mod auth;
+mod backup;
 mod budgets;
 mod demo;
 mod pending;
