@@ -68,6 +68,12 @@ pub enum AdminCmd {
         /// The new file.
         file: std::path::PathBuf,
     },
+    /// Put a backup back as the SQLite database (the server must be stopped); phones then send
+    /// again what the backup lacks.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
     /// Replace the token signing key (then restart every server: tokens signed before are refused;
     /// phones fetch new ones by themselves, people sign in again).
     RotateSigningKey,
@@ -95,6 +101,12 @@ pub enum AdminCmd {
 /// Runs one admin command.
 pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::Result<()> {
     use sotay_server::admin;
+    if let AdminCmd::Restore { file } = &cmd {
+        // Before opening the database: the file is about to be replaced.
+        admin::restore(database_url, file).await?;
+        println!("restored {}: start the server; phones will send again what the backup lacks", file.display());
+        return Ok(());
+    }
     let db = sotay_server::db::Db::open(database_url).await?;
     match cmd {
         AdminCmd::CreateCommune { name } => println!("{}", admin::create_commune(&db, &name).await?),
@@ -126,6 +138,7 @@ pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::R
             admin::backup(&db, &file).await?;
             println!("backup written to {}", file.display());
         }
+        AdminCmd::Restore { .. } => unreachable!("handled before the database is opened"),
         AdminCmd::RotateSigningKey => {
             sotay_server::auth::Keys::rotate(&db).await?;
             println!("signing key replaced: restart every sotay-server on this database");

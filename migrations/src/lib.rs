@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (5, "throttle", include_str!("../sqlite/0005_throttle.sql")),
     (6, "reports and duplicates", include_str!("../sqlite/0006_report_projection.sql")),
     (7, "history purge", include_str!("../sqlite/0007_history_purge.sql")),
+    (8, "log epoch", include_str!("../sqlite/0008_log_epoch.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -29,6 +30,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (5, "throttle", include_str!("../postgres/0005_throttle.sql")),
     (6, "reports and duplicates", include_str!("../postgres/0006_report_projection.sql")),
     (7, "history purge", include_str!("../postgres/0007_history_purge.sql")),
+    (8, "log epoch", include_str!("../postgres/0008_log_epoch.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

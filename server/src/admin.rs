@@ -422,3 +422,52 @@ pub async fn backup(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
     sqlx::query("VACUUM INTO $1").bind(path).execute(&db.read).await.context("writing the backup")?;
     Ok(())
 }
+
+/// The file a running server writes its process id in, beside its SQLite database.
+pub fn pid_file(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".pid");
+    std::path::PathBuf::from(name)
+}
+
+/// Puts a backup back as the SQLite database of `url`, refusing while a server runs on it, and
+/// gives it a new log epoch (`store::epoch`), so that every phone provisions again on its next
+/// sync and sends again what the restored database lacks. PostgreSQL restores with its own tools.
+pub async fn restore(url: &str, backup: &std::path::Path) -> anyhow::Result<()> {
+    let Some(path) = crate::db::sqlite_path(url) else {
+        bail!("this database is PostgreSQL: restore it with pg_restore, see docs/operations.md");
+    };
+    if let Ok(pid) = std::fs::read_to_string(pid_file(&path))
+        && std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+    {
+        bail!("a sotay-server (process {}) is running on {}: stop it first", pid.trim(), path.display());
+    }
+    // The backup must be a Sổ Tay database this version can open: check it before touching anything.
+    {
+        let copy = Db::open(&format!("sqlite://{}", backup.display()))
+            .await
+            .with_context(|| format!("{} is not a database this server can open", backup.display()))?;
+        let check: String = sqlx::query("PRAGMA integrity_check").fetch_one(&copy.read).await?.get(0);
+        if check != "ok" {
+            bail!("{} is damaged (integrity check: {check})", backup.display());
+        }
+        copy.write.close().await;
+        copy.read.close().await;
+    }
+    let staged = path.with_extension("restoring");
+    std::fs::copy(backup, &staged).with_context(|| format!("copying {} to {}", backup.display(), staged.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
+    std::fs::rename(&staged, &path).with_context(|| format!("putting the backup in place at {}", path.display()))?;
+    let db = Db::open(url).await?;
+    crate::store::epoch::renew(&db).await?;
+    let mut tx = db.begin_write().await?;
+    audit(&mut tx, None, None, "database.restore", None, &backup.display().to_string()).await?;
+    tx.commit().await?;
+    db.write.close().await;
+    db.read.close().await;
+    Ok(())
+}

@@ -36,6 +36,15 @@ pub struct Db {
     pub read: AnyPool,
     /// The engine.
     pub backend: Backend,
+    /// The file, for SQLite.
+    pub sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// The file of an `sqlite://` URL (its query string left out), or `None` for another engine.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// How many reader connections each server instance opens.
@@ -90,7 +99,7 @@ impl Db {
         }
         let read =
             pool(backend, READERS, &read_url, busy_timeout_ms).await.context("opening the database for reading")?;
-        Ok(Db { write, read, backend })
+        Ok(Db { write, read, backend, sqlite_path: sqlite_path(url) })
     }
 
     /// Begins a write transaction on the writer connection, holding the database's write lock

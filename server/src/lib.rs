@@ -48,11 +48,13 @@ pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::
     if projected > 0 {
         tracing::info!(records = projected, "report projection filled in for records stored before it");
     }
+    let epoch = store::epoch::load_or_create(&db).await?;
     let writer = store::Writer::start(db.clone());
     let metrics = Arc::new(metrics::Metrics::default());
     let pressure = Arc::new(pressure::Pressure::new(&limits));
     Ok(state::AppState {
         db,
+        epoch,
         keys: Arc::new(keys),
         limits: Arc::new(limits),
         writer,
@@ -71,7 +73,17 @@ pub async fn serve(
     let db = state.db.clone();
     let limits = state.limits.clone();
     let retention = tokio::spawn(purge_expired_daily(db.clone(), limits.gbv_history_retention_days));
-    listener::serve(listener, routes::router(state), &limits, shutdown).await?;
+    // While it runs, the server says so beside an SQLite file, so a restore does not replace the
+    // file under it (`admin::restore`).
+    let pid_file = db.sqlite_path.as_ref().map(|p| admin::pid_file(p));
+    if let Some(pid) = &pid_file {
+        std::fs::write(pid, std::process::id().to_string())?;
+    }
+    let served = listener::serve(listener, routes::router(state), &limits, shutdown).await;
+    if let Some(pid) = &pid_file {
+        let _ = std::fs::remove_file(pid);
+    }
+    served?;
     retention.abort();
     db.close().await;
     Ok(())

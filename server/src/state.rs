@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub struct AppState {
     /// The database.
     pub db: Db,
+    /// The change log's epoch (`store::epoch`).
+    pub epoch: [u8; 16],
     /// Token signing keys.
     pub keys: Arc<Keys>,
     /// Limits and lifetimes.

@@ -192,8 +192,14 @@ async fn forty_inflated_pushes_at_once_are_bounded_by_the_memory_budget() {
         record: uuid::Uuid::now_v7().as_bytes().to_vec(),
         changes: (0..40).map(|_| ChangeBytes(vec![0u8; 200 * 1024])).collect(),
     };
-    let body =
-        wire::encode(&SyncRequest { cursor: 0, outbox_through: 1, push: vec![push], snapshot: None, fresh: false });
+    let body = wire::encode(&SyncRequest {
+        epoch: None,
+        cursor: 0,
+        outbox_through: 1,
+        push: vec![push],
+        snapshot: None,
+        fresh: false,
+    });
     println!("inflated push: {} B on the wire, about 8 MiB inflated", body.len());
     assert!(body.len() < 64 * 1024);
     let before = server.rss_kib() / 1024;

@@ -47,6 +47,7 @@ macro_rules! store_conformance {
             rejected_remove_forgets_refused_changes_by_seq,
             a_refused_edit_is_rolled_back_and_can_be_resubmitted,
             a_refused_creation_is_removed_and_can_be_resubmitted_as_a_new_record,
+            a_new_log_epoch_queues_the_devices_own_changes_and_starts_over,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -304,7 +305,7 @@ pub fn reset_drops_records_sets_unsent_aside_and_resets_state<S: DeviceStore>(mu
     let b = create(&mut store, RecordKind::GbvReferral, 7);
     let mut all = outbox(&store); // a1, b1
     all.extend(append(&mut store, &[(a, vec![4; 4])])); // a2
-    let provisioned = SyncState { cursor: 7, snapshot: None, provisioned: true };
+    let provisioned = SyncState { cursor: 7, snapshot: None, provisioned: true, epoch: None };
     store.commit(StoreBatch { sync_state: Some(provisioned.clone()), ..StoreBatch::default() }).expect("commit");
     assert_eq!(store.sync_state().expect("sync state"), provisioned);
 
@@ -343,14 +344,25 @@ pub fn reset_drops_records_sets_unsent_aside_and_resets_state<S: DeviceStore>(mu
 pub fn sync_state_round_trips<S: DeviceStore>(mut store: S) {
     assert_eq!(store.sync_state().expect("sync state"), SyncState::default());
     let states = [
-        SyncState { cursor: 42, snapshot: Some(SnapshotCursor { upto: 40, after: None }), provisioned: false },
+        SyncState {
+            cursor: 42,
+            snapshot: Some(SnapshotCursor { upto: 40, after: None }),
+            provisioned: false,
+            epoch: None,
+        },
         SyncState {
             cursor: 42,
             snapshot: Some(SnapshotCursor { upto: 40, after: Some(id(0x1234_5678).as_bytes().to_vec()) }),
             provisioned: false,
+            epoch: None,
         },
-        SyncState { cursor: 1 << 40, snapshot: None, provisioned: true },
-        SyncState { cursor: u64::MAX >> 1, snapshot: Some(SnapshotCursor { upto: 3, after: None }), provisioned: true },
+        SyncState { cursor: 1 << 40, snapshot: None, provisioned: true, epoch: Some(vec![7; 16]) },
+        SyncState {
+            cursor: u64::MAX >> 1,
+            snapshot: Some(SnapshotCursor { upto: 3, after: None }),
+            provisioned: true,
+            epoch: None,
+        },
     ];
     for (i, state) in states.into_iter().enumerate() {
         store.commit(StoreBatch { sync_state: Some(state.clone()), ..StoreBatch::default() }).expect("commit");
@@ -483,7 +495,10 @@ pub fn device_round_trips_over_the_store<S: DeviceStore>(store: S) {
     assert_eq!(device.view(foreign_id).expect("received"), foreign.view());
 
     let store = device.into_store();
-    assert_eq!(store.sync_state().expect("sync state"), SyncState { cursor: 10, snapshot: None, provisioned: true });
+    assert_eq!(
+        store.sync_state().expect("sync state"),
+        SyncState { cursor: 10, snapshot: None, provisioned: true, epoch: None }
+    );
     assert_eq!(list(&store).len(), 3);
     assert!(outbox(&store).is_empty() && rejected(&store).is_empty());
 }
@@ -623,6 +638,47 @@ pub fn a_refused_creation_is_removed_and_can_be_resubmitted_as_a_new_record<S: D
     );
     assert!(device.rejected().expect("refused").is_empty());
     assert_eq!(device.pending().expect("pending"), 1, "one creation carries every value");
+}
+
+/// An answer carrying another log epoch than the one stored (the server's database was restored
+/// from a backup): nothing of it is applied, every change this device made is queued again, and
+/// the sync position starts over with the new epoch, so the next sync provisions again.
+pub fn a_new_log_epoch_queues_the_devices_own_changes_and_starts_over<S: DeviceStore>(store: S) {
+    let mut device = Device::new(identity(), store);
+    let a = device.create(RecordKind::Activity, &sample::activity(60, YEAR), NOW).expect("create");
+    let request = device.prepare_sync(usize::MAX).expect("prepare");
+    assert_eq!(request.epoch, None, "no epoch known yet");
+    let first = SyncResponse {
+        acked_through: request.outbox_through,
+        cursor: 5,
+        epoch: Some(vec![1; 16]),
+        ..SyncResponse::default()
+    };
+    device.apply_sync(&request, first).expect("apply");
+    assert_eq!(device.pending().expect("pending"), 0);
+    device.edit(a, &[Edit::AttendanceMale(61)], NOW + 1).expect("edit");
+    let view = device.view(a).expect("view");
+
+    let request = device.prepare_sync(usize::MAX).expect("prepare");
+    assert_eq!(request.epoch, Some(vec![1; 16]), "the known epoch goes with every request");
+    let restored = SyncResponse {
+        acked_through: request.outbox_through,
+        cursor: 99,
+        epoch: Some(vec![2; 16]),
+        ..SyncResponse::default()
+    };
+    let progress = device.apply_sync(&request, restored).expect("apply");
+    assert!(progress.more && progress.restored == 2, "{progress:?}");
+    assert_eq!(progress.acked, 0, "nothing of that answer is applied");
+    assert_eq!(device.pending().expect("pending"), 3, "the unsent edit, and both own changes again");
+    assert_eq!(
+        device.store().sync_state().expect("state"),
+        SyncState { epoch: Some(vec![2; 16]), ..SyncState::default() }
+    );
+    assert!(device.needs_provisioning().expect("state"));
+    assert_eq!(device.view(a).expect("view"), view, "the record is kept as it was");
+    let next = device.prepare_sync(usize::MAX).expect("prepare");
+    assert!(next.fresh && next.cursor == 0 && next.epoch == Some(vec![2; 16]));
 }
 
 #[cfg(test)]

@@ -111,6 +111,9 @@ pub struct SyncRequest {
     /// The device's unacknowledged changes, grouped by record.
     #[serde(rename = "p", default)]
     pub push: Vec<RecordChanges>,
+    /// The server's log epoch as this device last learnt it (`SyncResponse::epoch`); absent before.
+    #[serde(rename = "e", with = "serde_bytes", default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<Vec<u8>>,
 }
 
 /// What the server answers.
@@ -148,6 +151,12 @@ pub struct SyncResponse {
     /// (`fresh`). The push in this request was handled as usual before.
     #[serde(rename = "z", default, skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
+    /// The server's log epoch, sent when the request's differs. A device that knew another one
+    /// learns that the server's database was restored from a backup: what it sent since may be
+    /// gone and its cursor means nothing there, so it provisions again (merging) and sends all its
+    /// own changes again.
+    #[serde(rename = "e", with = "serde_bytes", default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<Vec<u8>>,
 }
 
 /// Why a body could not be decoded.
@@ -272,6 +281,7 @@ mod tests {
 
     fn request() -> SyncRequest {
         SyncRequest {
+            epoch: None,
             cursor: 42,
             snapshot: None,
             fresh: false,
@@ -287,7 +297,8 @@ mod tests {
         assert_eq!(body[3], FLAG_DEFLATE);
         assert!(body.len() < 100, "{}", body.len());
         assert_eq!(decode::<SyncRequest>(&body, 1 << 20).unwrap(), request());
-        let small = SyncRequest { cursor: 1, snapshot: None, fresh: true, outbox_through: 0, push: vec![] };
+        let small =
+            SyncRequest { epoch: None, cursor: 1, snapshot: None, fresh: true, outbox_through: 0, push: vec![] };
         let body = encode(&small);
         assert_eq!(body[3], 0);
         assert_eq!(decode::<SyncRequest>(&body, 1 << 20).unwrap(), small);

@@ -7,6 +7,7 @@ use sotay_sync_core::wire::{self, ChangeBytes, RecordChanges, SyncRequest, SyncR
 
 fn valid_request() -> Vec<u8> {
     wire::encode(&SyncRequest {
+        epoch: None,
         cursor: 12,
         snapshot: None,
         fresh: false,

@@ -294,7 +294,7 @@ impl TestDevice {
             record: id.as_bytes().to_vec(),
             changes: changes.into_iter().map(ChangeBytes).collect(),
         }];
-        let req = SyncRequest { cursor: 0, snapshot: None, fresh: false, outbox_through: 1, push };
+        let req = SyncRequest { epoch: None, cursor: 0, snapshot: None, fresh: false, outbox_through: 1, push };
         self.client.sync_once(&self.token, &req).await.expect("sync answered").0
     }
 

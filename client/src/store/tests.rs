@@ -74,6 +74,7 @@ fn reopen_keeps_everything() {
         cursor: 77,
         snapshot: Some(sotay_sync_core::wire::SnapshotCursor { upto: 80, after: Some(a.as_bytes().to_vec()) }),
         provisioned: false,
+        epoch: Some(vec![9; 16]),
     };
     device.store_mut().commit(StoreBatch { sync_state: Some(state.clone()), ..StoreBatch::default() }).unwrap();
     device.store_mut().set_meta("credential", b"secret").unwrap();

@@ -4,6 +4,7 @@
 //! GBV referrals ([`purge`]). `AppState` holds the writer; the sync endpoint and the web API feed it through
 //! the sync module's ingest.
 
+pub mod epoch;
 mod pull;
 mod purge;
 mod records;

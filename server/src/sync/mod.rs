@@ -86,6 +86,9 @@ pub async fn sync(
         pull(&state.db, &state.limits, &auth, &request).await?
     };
     response.acked_through = acked_through;
+    if request.epoch.as_deref() != Some(state.epoch.as_slice()) {
+        response.epoch = Some(state.epoch.to_vec());
+    }
     let rejected_records = rejected.len();
     let sent_changes: usize = response.changes.iter().map(|c| c.changes.len()).sum();
     let m = &state.metrics;

@@ -74,6 +74,9 @@ pub struct SyncState {
     /// Provisioning has finished at least once.
     #[serde(default)]
     pub provisioned: bool,
+    /// The server's log epoch this position belongs to (`SyncResponse::epoch`).
+    #[serde(default)]
+    pub epoch: Option<Vec<u8>>,
 }
 
 /// A record to write: its saved document and its projection.
@@ -185,6 +188,10 @@ pub struct SyncProgress {
     /// The server said this device's scope changed: everything local was reset; refresh the
     /// identity (village) and sync again to be provisioned.
     pub reset: bool,
+    /// The server's database was restored from a backup: this many of the device's own changes
+    /// were queued to be sent again (at least 1 when it happened), and it provisions again.
+    #[serde(default)]
+    pub restored: usize,
 }
 
 /// A device: its identity and its store, with the operations a phone app needs.
@@ -346,7 +353,14 @@ impl<S: DeviceStore> Device<S> {
             push[i].changes.push(ChangeBytes(e.change));
         }
         let fresh = !state.provisioned && state.snapshot.is_none();
-        Ok(SyncRequest { cursor: state.cursor, snapshot: state.snapshot, fresh, outbox_through, push })
+        Ok(SyncRequest {
+            epoch: state.epoch,
+            cursor: state.cursor,
+            snapshot: state.snapshot,
+            fresh,
+            outbox_through,
+            push,
+        })
     }
 
     /// Applies the server's answer to `request`, atomically: received records, the new cursor
@@ -355,6 +369,13 @@ impl<S: DeviceStore> Device<S> {
         if response.acked_through > request.outbox_through {
             return Err(DeviceError::Protocol("acknowledged changes that were not sent".into()));
         }
+        let known_epoch = request.epoch.clone();
+        if let (Some(known), Some(now)) = (&known_epoch, &response.epoch)
+            && known != now
+        {
+            return self.start_over_after_restore(now.clone());
+        }
+        let epoch = response.epoch.clone().or(known_epoch);
         let mut touched: BTreeMap<RecordId, Record> = BTreeMap::new();
         let mut changes_received = 0;
         // A record whose history the server purged: its new document replaces the local copy
@@ -443,12 +464,13 @@ impl<S: DeviceStore> Device<S> {
             rejected_remove: Vec::new(),
             outbox_ack_through: (response.acked_through > 0).then_some(response.acked_through),
             sync_state: Some(if response.reset {
-                SyncState::default()
+                SyncState { epoch, ..SyncState::default() }
             } else {
                 SyncState {
                     cursor: response.cursor,
                     provisioned: response.snapshot.is_none(),
                     snapshot: response.snapshot,
+                    epoch,
                 }
             }),
         };
@@ -464,7 +486,36 @@ impl<S: DeviceStore> Device<S> {
             rejected,
             more: response.more || response.reset,
             reset: response.reset,
+            restored: 0,
         })
+    }
+
+    /// The server's database was restored from a backup (its log epoch changed): what this device
+    /// sent after the backup may be gone, and its cursor means nothing in the restored log. It
+    /// keeps every record, queues all its own changes again (the server ignores those it has), and
+    /// starts from an empty sync position, so the next sync provisions it again, merging the
+    /// restored records into its own. Nothing of the answer is applied: it was computed for a
+    /// cursor of another log, and the push it acknowledges is in the outbox still, sent again.
+    fn start_over_after_restore(&mut self, epoch: Vec<u8>) -> DeviceResult<SyncProgress, S> {
+        let me = self.identity.device;
+        let mut outbox_append = Vec::new();
+        for view in self.store.list_records().map_err(DeviceError::Store)? {
+            let Some(bytes) = self.store.load_record(view.id).map_err(DeviceError::Store)? else { continue };
+            let mut record = Record::load(&bytes, None)?;
+            for (_, device, change) in record.changes_since(&[]) {
+                if device == Some(me) {
+                    outbox_append.push((view.id, change));
+                }
+            }
+        }
+        let resent = outbox_append.len();
+        let batch = StoreBatch {
+            outbox_append,
+            sync_state: Some(SyncState { epoch: Some(epoch), ..SyncState::default() }),
+            ..StoreBatch::default()
+        };
+        self.store.commit(batch).map_err(DeviceError::Store)?;
+        Ok(SyncProgress { more: true, restored: resent.max(1), ..SyncProgress::default() })
     }
 
     fn take(&self, touched: &mut BTreeMap<RecordId, Record>, id: RecordId) -> DeviceResult<Option<Record>, S> {

@@ -50,8 +50,14 @@ async fn every_route_against_every_role() {
         ("expired token", Some(expired)),
     ]);
     let admin_password = "admin-mật-khẩu-dài";
-    let noop_sync =
-        wire::encode(&wire::SyncRequest { cursor: 0, snapshot: None, fresh: true, outbox_through: 0, push: vec![] });
+    let noop_sync = wire::encode(&wire::SyncRequest {
+        epoch: None,
+        cursor: 0,
+        snapshot: None,
+        fresh: true,
+        outbox_through: 0,
+        push: vec![],
+    });
 
     // Expected status for each identity, in the order of IDENTITIES.
     type Row = [u16; 8];

@@ -75,6 +75,7 @@ async fn garbage_bodies_get_400_and_store_nothing() {
     app.commune().await;
     let a = app.device("lan").await;
     let mut bad_change = wire::encode(&wire::SyncRequest {
+        epoch: None,
         cursor: 0,
         snapshot: None,
         fresh: false,
@@ -82,6 +83,7 @@ async fn garbage_bodies_get_400_and_store_nothing() {
         push: vec![wire::RecordChanges { record: vec![7; 16], changes: vec![wire::ChangeBytes(vec![1, 2, 3])] }],
     });
     let bad_id = wire::encode(&wire::SyncRequest {
+        epoch: None,
         cursor: 0,
         snapshot: None,
         fresh: false,

@@ -252,6 +252,7 @@ async fn a_device_cannot_push_into_another_village_and_nothing_is_stored() {
     .unwrap();
     let change = record.edit(&[Edit::AttendanceFemale(0)], NOW_MS).unwrap().unwrap();
     let req = wire::SyncRequest {
+        epoch: None,
         cursor: 0,
         snapshot: None,
         fresh: false,
@@ -278,6 +279,7 @@ async fn a_device_cannot_push_into_another_village_and_nothing_is_stored() {
     )
     .unwrap();
     let req = wire::SyncRequest {
+        epoch: None,
         cursor: 0,
         snapshot: None,
         fresh: false,
@@ -330,6 +332,7 @@ async fn changes_arriving_before_their_dependencies_wait_and_are_applied_in_caus
     let changes = full.push[0].changes.clone();
     // Send the last two first (their dependency is missing), then the first.
     let push = |cs: Vec<wire::ChangeBytes>| wire::SyncRequest {
+        epoch: None,
         cursor: 0,
         snapshot: None,
         fresh: false,

@@ -39,8 +39,17 @@ async fn restored(version: i64, dir: &tempfile::TempDir) -> (String, Facts) {
 
 #[tokio::test]
 async fn the_schema_7_fixture_opens_migrates_and_syncs() {
+    opens_migrates_and_syncs(7).await;
+}
+
+#[tokio::test]
+async fn the_schema_8_fixture_opens_migrates_and_syncs() {
+    opens_migrates_and_syncs(8).await;
+}
+
+async fn opens_migrates_and_syncs(version: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let (url, before) = restored(7, &dir).await;
+    let (url, before) = restored(version, &dir).await;
     let app = spawn_app_on(&url).await;
     let after = facts(&app, before.purged_case.clone(), before.conflicted.clone()).await;
     assert!(after.schema_version >= before.schema_version);
