@@ -1,7 +1,7 @@
 //! `sotay admin`: administration run on the server machine against its database (communes,
 //! villages, units, users, enrolment codes, devices, the audit log), over `sotay_server::admin`.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use sotay_server::auth::Role;
 use sotay_sync_core::{Coded, CommuneId, VillageId};
@@ -138,7 +138,7 @@ pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::R
             admin::backup(&db, &file).await?;
             println!("backup written to {}", file.display());
         }
-        AdminCmd::Restore { .. } => unreachable!("handled before the database is opened"),
+        AdminCmd::Restore { .. } => bail!("restore runs before the database is opened"),
         AdminCmd::RotateSigningKey => {
             sotay_server::auth::Keys::rotate(&db).await?;
             println!("signing key replaced: restart every sotay-server on this database");

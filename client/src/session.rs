@@ -61,6 +61,11 @@ pub fn credential(store: &SqliteStore) -> Result<Option<Credential>, ClientError
     }
 }
 
+fn save_credential(store: &mut SqliteStore, credential: &Credential) -> Result<(), ClientError> {
+    let bytes = serde_json::to_vec(credential).map_err(|e| ClientError::Storage(e.to_string()))?;
+    Ok(store.set_meta(CREDENTIAL, &bytes)?)
+}
+
 /// When the last sync of the phone whose store is `store` succeeded (Unix ms), if ever.
 pub fn last_sync_ms(store: &SqliteStore) -> Result<Option<i64>, ClientError> {
     Ok(store.get_meta(LAST_SYNC)?.and_then(|b| b.try_into().ok()).map(i64::from_le_bytes))
@@ -132,8 +137,7 @@ impl Session {
             role: answer.role,
             secret: answer.device_secret,
         };
-        store
-            .set_meta(CREDENTIAL, &serde_json::to_vec(&credential).map_err(|e| ClientError::Storage(e.to_string()))?)?;
+        save_credential(&mut store, &credential)?;
         store.delete_meta(ENROLMENT)?;
         store.delete_meta(REVOKED)?;
         Ok(Session { client, device: Device::new(credential.identity, store), credential, token: None })
@@ -211,8 +215,7 @@ impl Session {
         if self.device.identity() != self.credential.identity {
             // The server gave this phone a new scope: keep it for next time, whatever else happened.
             self.credential.identity = self.device.identity();
-            let bytes = serde_json::to_vec(&self.credential).map_err(|e| ClientError::Storage(e.to_string()))?;
-            self.device.store_mut().set_meta(CREDENTIAL, &bytes)?;
+            save_credential(self.device.store_mut(), &self.credential)?;
         }
         match result {
             Err(ClientError::Revoked) => Err(self.revoked()),
@@ -237,13 +240,8 @@ impl Session {
         // The device secret is worthless now; it does not stay on the phone either.
         self.credential.secret.clear();
         self.token = None;
-        match serde_json::to_vec(&self.credential) {
-            Ok(bytes) => {
-                if let Err(e) = self.device.store_mut().set_meta(CREDENTIAL, &bytes) {
-                    return e.into();
-                }
-            }
-            Err(e) => return ClientError::Storage(e.to_string()),
+        if let Err(e) = save_credential(self.device.store_mut(), &self.credential) {
+            return e;
         }
         ClientError::Revoked
     }
