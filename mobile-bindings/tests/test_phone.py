@@ -51,7 +51,7 @@ class Server:
         return out.stdout
 
     def start(self):
-        env = dict(os.environ, SOTAY_DATABASE_URL=self.db, SOTAY_BIND=f"127.0.0.1:{self.port}")
+        env = dict(os.environ, SOTAY_DATABASE_URL=self.db, SOTAY_BIND=f"127.0.0.1:{self.port}", SOTAY_METRICS_BIND="127.0.0.1:0")
         self.proc = subprocess.Popen([SERVER], env=env, stdout=self.log, stderr=self.log)
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -419,7 +419,12 @@ pub async fn backup(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
         bail!("{} already exists: choose a new file name", file.display());
     }
     let path = file.to_str().context("the backup file name must be valid UTF-8")?;
-    sqlx::query("VACUUM INTO $1").bind(path).execute(&db.read).await.context("writing the backup")?;
+    // The copy holds what the database holds: private from the start.
+    crate::db::create_private(file)?;
+    if let Err(e) = sqlx::query("VACUUM INTO $1").bind(path).execute(&db.read).await {
+        let _ = std::fs::remove_file(file);
+        return Err(anyhow::Error::from(e).context("writing the backup"));
+    }
     Ok(())
 }
 

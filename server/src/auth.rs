@@ -91,6 +91,51 @@ impl Keys {
         Ok(Keys::from_secret(&row.get::<Vec<u8>, _>(0))?)
     }
 
+    /// Loads the signing secret from a file (`--signing-key-file`), creating it with a new random
+    /// key and mode 0600 if it is missing. A file others may read is refused: whoever reads the
+    /// key can sign tokens for any account.
+    pub fn load_or_create_file(path: &std::path::Path) -> anyhow::Result<Keys> {
+        use std::io::Write;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let shown = path.display();
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        anyhow::bail!(
+                            "the signing key file {shown} may be read by other users; make it private (chmod 600 {shown})"
+                        );
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = meta;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let fresh: [u8; 32] = rand::rng().random();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options
+                    .open(path)
+                    .map_err(|e| anyhow::anyhow!("cannot create the signing key file {shown}: {e}"))?;
+                writeln!(file, "{}", engine.encode(fresh))?;
+                file.sync_all()?;
+                tracing::info!(file = %shown, "a new token signing key was generated");
+            }
+            Err(e) => anyhow::bail!("cannot read the signing key file {shown}: {e}"),
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the signing key file {shown}: {e}"))?;
+        let secret =
+            engine.decode(text.trim()).ok().filter(|s| s.len() >= 32).ok_or_else(|| {
+                anyhow::anyhow!("the signing key file {shown} must hold at least 32 bytes in base64url")
+            })?;
+        Ok(Keys::from_secret(&secret)?)
+    }
+
     /// Replaces the stored signing key with a new random one (`sotay admin rotate-signing-key`).
     /// Servers keep the key they loaded until they restart; from then on every token signed
     /// with the old key is refused (phones fetch a new one by themselves; people sign in again).

@@ -38,6 +38,8 @@ pub struct Db {
     pub backend: Backend,
     /// The file, for SQLite.
     pub sqlite_path: Option<std::path::PathBuf>,
+    /// How long write transactions waited to begin (`metrics.rs` exports it).
+    pub write_wait: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// The file of an `sqlite://` URL (its query string left out), or `None` for another engine.
@@ -45,6 +47,21 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates an empty SQLite file readable by the server's user only (mode 0600), if there is none:
+/// it holds GBV cases and the token signing key. SQLite gives its journal files the same mode.
+/// Backups are made the same way.
+pub fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("cannot create the database file {}: {e}", path.display())),
+    }
 }
 
 /// How many reader connections each server instance opens.
@@ -86,6 +103,9 @@ impl Db {
             Backend::Sqlite => (with_param(url, "mode=rwc"), with_param(url, "mode=ro")),
             Backend::Postgres => (url.to_string(), url.to_string()),
         };
+        if let Some(path) = sqlite_path(url) {
+            create_private(&path)?;
+        }
         let write = pool(backend, 1, &write_url, busy_timeout_ms).await.context("opening the database")?;
         let migrator = match backend {
             Backend::Sqlite => sotay_migrations::sqlite(),
@@ -99,16 +119,19 @@ impl Db {
         }
         let read =
             pool(backend, READERS, &read_url, busy_timeout_ms).await.context("opening the database for reading")?;
-        Ok(Db { write, read, backend, sqlite_path: sqlite_path(url) })
+        Ok(Db { write, read, backend, sqlite_path: sqlite_path(url), write_wait: crate::metrics::histogram() })
     }
 
     /// Begins a write transaction on the writer connection, holding the database's write lock
     /// from the start (SQLite) so it never fails half-way on a lock upgrade.
     pub async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Any>> {
-        match self.backend {
+        let started = std::time::Instant::now();
+        let tx = match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.write.begin().await,
-        }
+        };
+        self.write_wait.observe(started.elapsed().as_secs_f64());
+        tx
     }
 
     /// Whether the database answers (a reader runs `SELECT 1`).

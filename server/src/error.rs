@@ -1,6 +1,6 @@
 //! `ApiError`: every error an HTTP handler can return, and the only place that knows HTTP
 //! status codes. Each variant documents its status; the body is always
-//! `{"error": "<stable code>", "message": "<human text>"}`.
+//! `{"error": "<stable code>", "message": "<human text>", "request_id": "<id>"}`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -58,6 +58,9 @@ struct Body<'a> {
     message: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     wipe_gbv: bool,
+    /// The request's id, as in the `X-Request-Id` header and on every log line of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -103,8 +106,12 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
         let status = self.status();
-        let body =
-            Body { error: self.code(), message: self.to_string(), wipe_gbv: matches!(self, ApiError::DeviceRevoked) };
+        let body = Body {
+            error: self.code(),
+            message: self.to_string(),
+            wipe_gbv: matches!(self, ApiError::DeviceRevoked),
+            request_id: crate::telemetry::request_id(),
+        };
         let mut resp = (status, Json(body)).into_response();
         let retry_after = match self {
             ApiError::TooManyRequests(secs) => Some(secs),

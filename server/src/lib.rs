@@ -43,14 +43,17 @@ pub fn now_ms() -> i64 {
 /// Opens the database and loads the keys: everything a server needs before it listens.
 pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::Result<state::AppState> {
     let db = db::Db::open_with(database_url, limits.db_busy_timeout_ms).await?;
-    let keys = auth::Keys::load_or_create(&db).await?;
+    let keys = match &limits.signing_key_file {
+        Some(path) => auth::Keys::load_or_create_file(path)?,
+        None => auth::Keys::load_or_create(&db).await?,
+    };
     let projected = reports::projection::backfill(&db).await?;
     if projected > 0 {
         tracing::info!(records = projected, "report projection filled in for records stored before it");
     }
     let epoch = store::epoch::load_or_create(&db).await?;
     let writer = store::Writer::start(db.clone());
-    let metrics = Arc::new(metrics::Metrics::default());
+    let metrics = Arc::new(metrics::Metrics::new(db.write_wait.clone()));
     let pressure = Arc::new(pressure::Pressure::new(&limits));
     Ok(state::AppState {
         db,
@@ -87,6 +90,12 @@ pub async fn serve(
     retention.abort();
     db.close().await;
     Ok(())
+}
+
+/// Serves the Prometheus metrics of this instance on their own listener (`--metrics-bind`) until
+/// the task is dropped.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, state: state::AppState) -> std::io::Result<()> {
+    metrics::serve(listener, state.metrics.clone(), state.db.clone(), std::future::pending()).await
 }
 
 /// The retention job: purges the history of closed GBV cases past the retention period, at start

@@ -31,7 +31,7 @@ pub async fn login(
         Key { key: format!("addr:{ip}"), user: None, clear_on_success: false },
     ];
     let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
-    throttle::check(&state.db, Action::Login, &keys, &ip, now).await?;
+    throttle::check(&state.db, &state.metrics, Action::Login, &keys, &ip, now).await?;
     let password = req.password;
     let hash = account.password_hash.clone();
     let check = move |memory: &mut Vec<Block>| {

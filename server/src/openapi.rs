@@ -165,7 +165,6 @@ pub fn document() -> Value {
         "paths": {
             "/healthz": { "get": { "summary": "The process is up", "responses": { "200": { "description": "ok" } } } },
             "/readyz": { "get": { "summary": "The database answers", "responses": { "200": { "description": "ready" }, "503": { "description": "not ready" } } } },
-            "/metrics": { "get": { "summary": "Prometheus text format", "responses": { "200": { "description": "metrics", "content": { "text/plain": {} } } } } },
             "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3" } } } },
             "/api/v1/enrol": { "post": { "summary": "Enrol a phone with a one-time code", "requestBody": body("EnrolRequest"),
                 "responses": with_errors(json!({ "200": ok("the device credential (shown once)", reference("EnrolResponse")) }), &["400", "401", "409"]) } },

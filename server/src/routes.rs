@@ -3,7 +3,9 @@
 use crate::auth::AuthDevice;
 use crate::error::{ApiError, body_rejection};
 use crate::state::AppState;
+use crate::telemetry::REQUEST_ID_HEADER;
 use crate::throttle::{self, Action, Key};
+use axum::extract::MatchedPath;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
@@ -11,7 +13,7 @@ use axum::{Json, Router};
 use sotay_sync_core::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use std::net::SocketAddr;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// Every route: (method, path, handler). The router is built from this table, and the
 /// authorization matrix test enumerates it, so a new route cannot escape that test.
@@ -20,7 +22,6 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
     vec![
         ("GET", "/healthz", get(healthz)),
         ("GET", "/readyz", get(readyz)),
-        ("GET", "/metrics", get(metrics)),
         ("GET", "/openapi.json", get(openapi)),
         ("POST", "/api/v1/enrol", post(enrol)),
         ("POST", "/api/v1/token", post(token)),
@@ -55,7 +56,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_body_bytes;
     let counters = state.metrics.clone();
-    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
     route_table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
@@ -63,18 +64,20 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.pressure.clone(), crate::pressure::bound))
         .layer(axum::middleware::from_fn_with_state(counters, crate::metrics::track))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            // Path only: query strings could carry identifiers.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(axum::middleware::from_fn(crate::telemetry::with_request_id))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    // The route template, not the path: paths carry record ids and user names.
+                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+                    tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-async fn metrics(State(state): State<AppState>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
 async fn openapi() -> Json<serde_json::Value> {
@@ -109,7 +112,7 @@ async fn enrol(
     // Codes are guessed from an address, not for an account: throttled and audited per address.
     let keys = [Key { key: format!("enrol:{ip}"), user: None, clear_on_success: false }];
     let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
-    throttle::check(&state.db, Action::Enrol, &keys, &ip, now).await?;
+    throttle::check(&state.db, &state.metrics, Action::Enrol, &keys, &ip, now).await?;
     Ok(Json(
         crate::credentials::enrol(&state.db, &req.code, name, req.device_secret.as_deref(), &ip, &keys, now).await?,
     ))

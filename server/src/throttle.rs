@@ -113,7 +113,14 @@ impl KeyLocks {
 
 /// Whether an attempt may go ahead: 429 with the wait if any key must still wait, its refusal
 /// counted for the audit log. Call with the keys locked.
-pub async fn check(db: &Db, action: Action, keys: &[Key], addr: &str, now: i64) -> Result<(), ApiError> {
+pub async fn check(
+    db: &Db,
+    metrics: &crate::metrics::Metrics,
+    action: Action,
+    keys: &[Key],
+    addr: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     let mut waits = Vec::new();
     for k in keys {
         let row = sqlx::query("SELECT attempts, window_start, last_at FROM throttle WHERE key = $1")
@@ -150,6 +157,7 @@ pub async fn check(db: &Db, action: Action, keys: &[Key], addr: &str, now: i64) 
             .await?;
     }
     tx.commit().await?;
+    metrics.throttled(action.code());
     Err(ApiError::TooManyRequests(wait))
 }
 

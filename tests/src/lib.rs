@@ -26,6 +26,9 @@ pub struct TestApp {
     pub state: AppState,
     /// The database URL, to restart on the same file.
     pub db_url: String,
+    /// `http://127.0.0.1:<port>` of the metrics listener (`--metrics-bind`).
+    pub metrics_base: String,
+    metrics: Option<JoinHandle<std::io::Result<()>>>,
     dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
@@ -99,6 +102,9 @@ async fn start(db_url: &str, limits: Limits) -> TestApp {
     let state = sotay_server::build_state(db_url, limits).await.expect("server state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+    let metrics_base = format!("http://{}", metrics_listener.local_addr().expect("addr"));
+    let metrics = tokio::spawn(sotay_server::serve_metrics(metrics_listener, state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn({
         let state = state.clone();
@@ -110,7 +116,16 @@ async fn start(db_url: &str, limits: Limits) -> TestApp {
             .expect("server");
         }
     });
-    TestApp { base, state, db_url: db_url.to_string(), dir: None, stop: Some(stop), handle: Some(handle) }
+    TestApp {
+        base,
+        state,
+        db_url: db_url.to_string(),
+        metrics_base,
+        metrics: Some(metrics),
+        dir: None,
+        stop: Some(stop),
+        handle: Some(handle),
+    }
 }
 
 impl TestApp {
@@ -130,6 +145,9 @@ impl TestApp {
         }
         if let Some(h) = self.handle.take() {
             h.await.expect("server task");
+        }
+        if let Some(m) = self.metrics.take() {
+            m.abort();
         }
     }
 
@@ -233,6 +251,14 @@ impl TestApp {
         }
         let resp = req.send().await.unwrap();
         (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    }
+
+    /// `GET /metrics` on the metrics listener; returns the text.
+    pub async fn metrics(&self) -> String {
+        let resp =
+            sotay_client::http::plain_client().get(format!("{}/metrics", self.metrics_base)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.text().await.unwrap()
     }
 
     /// Number of audit entries with this action.

@@ -1,12 +1,26 @@
 //! `sotay-server`: starts the Sổ Tay server on an embedded SQLite file it creates and migrates.
 
-use clap::Parser;
-use sotay_server::config::Config;
+use sotay_server::config::{Config, ConfigError};
 use sotay_sync_core::Coded;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let config = Config::load(args.clone()).and_then(|config| {
+        if config.print_config {
+            print!("{}", Config::effective_toml(args)?);
+            std::process::exit(0);
+        }
+        Ok(config)
+    });
+    let config = match config {
+        Ok(config) => config,
+        Err(ConfigError::Cli(e)) => e.exit(),
+        Err(ConfigError::File(problem)) => {
+            eprintln!("sotay-server: {problem}");
+            std::process::exit(2);
+        }
+    };
     sotay_server::telemetry::init(config.log_json);
     let state = sotay_server::build_state(&config.database_url, config.limits.clone()).await?;
     if config.demo {
@@ -25,9 +39,13 @@ async fn main() -> anyhow::Result<()> {
             None => tracing::info!("--demo: the database already holds a commune; nothing seeded"),
         }
     }
+    let metrics = tokio::net::TcpListener::bind(config.metrics_bind).await?;
+    tracing::info!(addr = %metrics.local_addr()?, "metrics at /metrics");
+    let metrics = tokio::spawn(sotay_server::serve_metrics(metrics, state.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "Sổ Tay server listening");
     sotay_server::serve(listener, state, shutdown_signal()).await?;
+    metrics.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -33,12 +33,27 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sotay_sync_core::wire::{self, SyncRequest, SyncResponse};
 
-/// The sync endpoint.
+/// The sync endpoint. Counts every sync by outcome, with the bytes it moved (`metrics.rs`).
 pub async fn sync(
     State(state): State<AppState>,
     auth: AuthDevice,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let received = body.as_ref().map_or(0, |b| b.len());
+    let answer = exchange(&state, &auth, body).await;
+    match &answer {
+        Ok(bytes) => state.metrics.sync_done("ok", received, bytes.len()),
+        Err(e) => state.metrics.sync_done(e.code(), received, 0),
+    }
+    answer.map(|bytes| ([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], bytes).into_response())
+}
+
+/// One sync: stores the push, reads what the device has not seen, and encodes the answer.
+async fn exchange(
+    state: &AppState,
+    auth: &AuthDevice,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<u8>, ApiError> {
     let body = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
     let wire_error = |e: wire::WireError| match e {
         wire::WireError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
@@ -68,7 +83,7 @@ pub async fn sync(
     let (acked_through, rejected) = if request.push.is_empty() {
         (0, Vec::new())
     } else {
-        (request.outbox_through, ingest(&state, &auth, &request.push, Channel::Sync).await?)
+        (request.outbox_through, ingest(state, auth, &request.push, Channel::Sync).await?)
     };
     let mut response = if auth.scope_changed && !request.fresh && request.snapshot.is_none() {
         // Moved to another village or role: nothing of the old scope is sent; the device resets
@@ -76,14 +91,14 @@ pub async fn sync(
         SyncResponse { cursor: request.cursor, reset: true, ..SyncResponse::default() }
     } else if provision {
         if request.snapshot.is_none() || auth.scope_unrecorded {
-            remember_scope(&state.db, &auth).await?;
+            remember_scope(&state.db, auth).await?;
         }
-        provision_page(&state.db, &state.limits, &auth, &request).await?
+        provision_page(&state.db, &state.limits, auth, &request).await?
     } else {
         if auth.scope_unrecorded {
-            remember_scope(&state.db, &auth).await?;
+            remember_scope(&state.db, auth).await?;
         }
-        pull(&state.db, &state.limits, &auth, &request).await?
+        pull(&state.db, &state.limits, auth, &request).await?
     };
     response.acked_through = acked_through;
     if request.epoch.as_deref() != Some(state.epoch.as_slice()) {
@@ -91,11 +106,13 @@ pub async fn sync(
     }
     let rejected_records = rejected.len();
     let sent_changes: usize = response.changes.iter().map(|c| c.changes.len()).sum();
-    let m = &state.metrics;
-    crate::metrics::Metrics::add(&m.changes_received, pushed_changes);
-    crate::metrics::Metrics::add(&m.changes_sent, sent_changes);
-    crate::metrics::Metrics::add(&m.snapshots_sent, response.snapshots.len());
-    crate::metrics::Metrics::add(&m.records_refused, rejected_records);
+    let refused: std::collections::HashSet<&[u8]> = rejected.iter().map(|r| r.record.as_slice()).collect();
+    let applied: usize =
+        request.push.iter().filter(|p| !refused.contains(p.record.as_slice())).map(|p| p.changes.len()).sum();
+    for r in &rejected {
+        state.metrics.refused(r.reason.as_deref().unwrap_or(&r.code));
+    }
+    state.metrics.sync_moved(applied, sent_changes, response.snapshots.len());
     response.rejected = rejected;
     tracing::info!(
         device = %auth.device,
@@ -109,5 +126,5 @@ pub async fn sync(
         reset = response.reset,
         "sync"
     );
-    Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], wire::encode(&response)).into_response())
+    Ok(wire::encode(&response))
 }

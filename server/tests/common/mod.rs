@@ -67,7 +67,7 @@ impl Instance {
     /// Starts one on `port` with more flags and waits until `/readyz` answers.
     pub async fn start_with(db_url: &str, port: u16, flags: &[&str]) -> Instance {
         let child = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
-            .args(["--database-url", db_url, "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", db_url, "--bind", &format!("127.0.0.1:{port}"), "--metrics-bind", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

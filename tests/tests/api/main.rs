@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod budgets;
 mod demo;
+mod observability;
 mod pending;
 mod phone_at_rest;
 mod policy;
