@@ -208,7 +208,7 @@ pub async fn issue_enrolment_code(db: &Db, user: UserId, ttl_secs: u64) -> anyho
 }
 
 /// A device of a user, for listing.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// Device id.
     pub id: DeviceId,
@@ -330,7 +330,7 @@ pub async fn audit_event(
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the log (increasing).
     pub id: i64,
@@ -349,7 +349,7 @@ pub struct AuditEntry {
 }
 
 /// A page of the audit log.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     /// Entries, oldest first.
     pub entries: Vec<AuditEntry>,

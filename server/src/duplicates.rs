@@ -69,7 +69,8 @@ pub async fn detect(db: &Db, commune: CommuneId, ids: &[RecordId]) -> sqlx::Resu
 }
 
 /// An open pair with both records as they are now.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = DuplicatePair)]
 pub struct Pair {
     /// The record with the smaller id.
     pub first: RecordView,

@@ -16,6 +16,14 @@ use sotay_sync_core::protocol::{LoginRequest, TokenResponse};
 use std::net::SocketAddr;
 
 /// `POST /api/v1/login`: a web session for a person with a password.
+#[utoipa::path(post, path = "/api/v1/login", tag = "devices", summary = "Web login with a password (throttled)",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "a bearer token for a web session", body = TokenResponse),
+        (status = 400, response = crate::openapi::answer::BadRequest),
+        (status = 401, response = crate::openapi::answer::Unauthorized),
+        (status = 429, response = crate::openapi::answer::TooManyRequests),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

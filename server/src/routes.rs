@@ -2,6 +2,7 @@
 
 use crate::auth::AuthDevice;
 use crate::error::{ApiError, body_rejection};
+use crate::openapi::answer;
 use crate::state::AppState;
 use crate::telemetry::REQUEST_ID_HEADER;
 use crate::throttle::{self, Action, Key};
@@ -80,21 +81,43 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn openapi() -> Json<serde_json::Value> {
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub(crate) async fn openapi() -> Json<serde_json::Value> {
     static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     Json(DOC.get_or_init(crate::openapi::document).clone())
 }
 
-async fn healthz() -> &'static str {
+/// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", summary = "The process is up",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+/// `GET /readyz`: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", summary = "The database answers",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (status = 503, response = answer::Unavailable),
+    ))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.db.ping().await.map_err(|_| ApiError::Unavailable)?;
     Ok("ready")
 }
 
-async fn enrol(
+/// `POST /api/v1/enrol`: a phone enrols with a one-time code (throttled and audited per address).
+#[utoipa::path(post, path = "/api/v1/enrol", tag = "devices", summary = "Enrol a phone with a one-time code",
+    request_body = EnrolRequest,
+    responses(
+        (status = 200, description = "the device credential (the secret is shown once)", body = EnrolResponse),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 409, response = answer::Conflict),
+        (status = 429, response = answer::TooManyRequests),
+    ))]
+pub(crate) async fn enrol(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<EnrolRequest>, JsonRejection>,
@@ -118,7 +141,16 @@ async fn enrol(
     ))
 }
 
-async fn token(
+/// `POST /api/v1/token`: a device exchanges its secret for an access token.
+#[utoipa::path(post, path = "/api/v1/token", tag = "devices", summary = "Exchange a device secret for an access token",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "a bearer token", body = TokenResponse),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
+pub(crate) async fn token(
     State(state): State<AppState>,
     body: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
@@ -127,7 +159,14 @@ async fn token(
     Ok(Json(crate::credentials::token(&state.db, &state.keys, req.device_id, &req.device_secret, ttl).await?))
 }
 
-async fn me(auth: AuthDevice) -> Json<MeResponse> {
+/// `GET /api/v1/me`: who this token is.
+#[utoipa::path(get, path = "/api/v1/me", tag = "devices", summary = "Who this token is", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the device and its user", body = MeResponse),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
+pub(crate) async fn me(auth: AuthDevice) -> Json<MeResponse> {
     Json(MeResponse {
         user_id: auth.user,
         device_id: auth.device,

@@ -18,10 +18,13 @@ pub enum MergeKind {
     Text,
 }
 
+// `$code` is a `tt`, not a `literal`: a `literal` fragment reaches derive macros wrapped in an
+// invisible group, which utoipa (feature `openapi`) does not read as a serde rename.
 macro_rules! coded_field {
-    ($($variant:ident = $code:literal, $merge:ident, $vi:literal, $en:literal;)+) => {
+    ($($variant:ident = $code:tt, $merge:ident, $vi:literal, $en:literal;)+) => {
         /// A field of a record, named by its stable code.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum Field {
             $(#[doc = $en] #[serde(rename = $code)] $variant,)+
         }
@@ -117,6 +120,7 @@ impl Field {
 
 /// A point on the map, in WGS 84 degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GeoPoint {
     /// Latitude, -90..=90.
     pub lat: f64,

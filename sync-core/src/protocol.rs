@@ -13,16 +13,20 @@ pub const MAX_DEVICE_SECRET_LEN: usize = 128;
 
 /// Body of `POST /api/v1/enrol`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrolRequest {
     /// The one-time code, as shown (separators and case do not matter).
+    #[cfg_attr(feature = "openapi", schema(example = "F1XH-Q81D-VSYV"))]
     pub code: String,
     /// A name for the device, shown to admins ("Điện thoại của Lan").
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub device_name: String,
     /// The device secret, chosen by the phone (32 random bytes, base64url) and saved before the
     /// request is sent. With it enrolment can be retried: if the answer was lost after the server
     /// used the code, the same code and secret get the same device again, not a refusal. Without
     /// it the server chooses the secret and a lost answer costs the code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 43, max_length = 128))]
     pub device_secret: Option<String>,
 }
 
@@ -35,6 +39,7 @@ pub fn device_secret_is_acceptable(secret: &str) -> bool {
 
 /// Answer of `POST /api/v1/enrol`: the device's credential. The secret is shown once.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrolResponse {
     /// The new device id (also its Automerge actor).
     pub device_id: DeviceId,
@@ -52,6 +57,7 @@ pub struct EnrolResponse {
 
 /// Body of `POST /api/v1/token`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     /// The device id.
     pub device_id: DeviceId,
@@ -61,6 +67,7 @@ pub struct TokenRequest {
 
 /// Answer of `POST /api/v1/token`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// A bearer token for the API.
     pub access_token: String,
@@ -70,6 +77,7 @@ pub struct TokenResponse {
 
 /// Answer of `GET /api/v1/me`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeResponse {
     /// The user.
     pub user_id: UserId,
@@ -85,9 +93,11 @@ pub struct MeResponse {
 
 /// Body of `POST /api/v1/login`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// Login name.
     pub username: String,
     /// Password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     pub password: String,
 }

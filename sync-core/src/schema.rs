@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A language the product speaks. Vietnamese is the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// Tiếng Việt.
@@ -49,10 +50,13 @@ pub trait Coded: Sized + Copy + 'static {
     }
 }
 
+// `$code` is a `tt`, not a `literal`: a `literal` fragment reaches derive macros wrapped in an
+// invisible group, which utoipa (feature `openapi`) does not read as a serde rename.
 macro_rules! coded_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal, $vi:literal, $en:literal;)+ }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:tt, $vi:literal, $en:literal;)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $code)] $variant,)+
         }

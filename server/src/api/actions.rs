@@ -9,6 +9,7 @@ use super::{path_id, server_edit};
 use crate::auth::{AuthDevice, Role, require};
 use crate::duplicates;
 use crate::error::{ApiError, body_rejection};
+use crate::openapi::answer;
 use crate::policy::Read;
 use crate::records;
 use crate::state::AppState;
@@ -20,17 +21,20 @@ use sotay_sync_core::record::HistoryEntry;
 use sotay_sync_core::rules::Effect;
 use sotay_sync_core::schema::*;
 use sotay_sync_core::{Coded, Date, Edit, Field, GeoPoint, Record, RecordId, RecordKind, RecordView};
+use utoipa::ToSchema;
 
 /// Body of `POST /api/v1/records/{id}/resolve`: one of `choice` (the index of a value in the
 /// conflict, as listed in the record's `conflicts`) or `value` (a new value, as in the record's
 /// JSON: a code, a number, a date, text, or a list of codes for a set).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResolveRequest {
     /// The field, by its code (`attendance_female`).
+    #[schema(value_type = Field)]
     pub field: String,
-    /// Pick this value of the conflict.
+    /// Pick this value of the conflict (an index in its `values`).
+    #[schema(minimum = 0)]
     pub choice: Option<usize>,
-    /// Or write this value.
+    /// Or write this value: a code, a number, a date, text, or a list of codes, as in a record.
     pub value: Option<serde_json::Value>,
 }
 
@@ -124,6 +128,19 @@ async fn visible_view(state: &AppState, auth: &AuthDevice, id: RecordId) -> Resu
 }
 
 /// `POST /api/v1/records/{id}/resolve`: resolves a conflict by choosing a value or entering one.
+#[utoipa::path(post, path = "/api/v1/records/{id}/resolve", tag = "records",
+    summary = "Resolve a conflict: choose one of its values (choice) or enter one (value)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    request_body = ResolveRequest,
+    responses(
+        (status = 200, description = "the record after the edit", body = RecordView),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 409, response = answer::Conflict),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn resolve(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -152,6 +169,16 @@ pub async fn resolve(
 }
 
 /// `POST /api/v1/records/{id}/restore`: an admin restores a soft-deleted record.
+#[utoipa::path(post, path = "/api/v1/records/{id}/restore", tag = "records",
+    summary = "Restore a soft-deleted record (admins)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    responses(
+        (status = 200, description = "the record after the restore", body = RecordView),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn restore(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -166,7 +193,7 @@ pub async fn restore(
 }
 
 /// Answer of `POST /api/v1/records/{id}/purge-history`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PurgeAnswer {
     /// Whether anything was purged (false: the case already held only its current values).
     pub purged: bool,
@@ -175,6 +202,16 @@ pub struct PurgeAnswer {
 /// `POST /api/v1/records/{id}/purge-history`: a GBV focal point purges a case's history now
 /// (`crate::store::purge_history`): only its current values stay, on the server and, after its
 /// next sync, on the creating phone. Audited (`gbv.purge`).
+#[utoipa::path(post, path = "/api/v1/records/{id}/purge-history", tag = "records",
+    summary = "Purge a GBV case's history now: only its current values stay, on the server and the creating phone (focal points, audited)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    responses(
+        (status = 200, description = "whether anything was purged", body = PurgeAnswer),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn purge_history(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -193,6 +230,15 @@ pub async fn purge_history(
 /// `GET /api/v1/records/{id}/history`: every change of the record, oldest first, with who made
 /// it, on which device, when, and which fields it changed from what to what. GBV history is for
 /// GBV focal points (audited) and the creating phone.
+#[utoipa::path(get, path = "/api/v1/records/{id}/history", tag = "records",
+    summary = "Every change of a record: when, device, user, fields from and to (GBV: focal points, audited)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    responses(
+        (status = 200, description = "changes, oldest first", body = Vec<HistoryEntry>),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+    ))]
 pub async fn history(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -210,6 +256,13 @@ pub async fn history(
 }
 
 /// `GET /api/v1/duplicates`: open suspected duplicates of the commune, oldest first.
+#[utoipa::path(get, path = "/api/v1/duplicates", tag = "records", summary = "Open suspected duplicates (reviewers)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "pairs, oldest first (at most 500)", body = Vec<duplicates::Pair>),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn duplicate_queue(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -219,7 +272,7 @@ pub async fn duplicate_queue(
 }
 
 /// Body of `POST /api/v1/duplicates/merge`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct MergeRequest {
     /// The record kept.
     pub keep: RecordId,
@@ -227,11 +280,12 @@ pub struct MergeRequest {
     pub drop: RecordId,
     /// Fields whose value is taken from `drop` (by code); the others keep `keep`'s.
     #[serde(default)]
+    #[schema(value_type = Vec<Field>, required = false)]
     pub take: Vec<String>,
 }
 
 /// Body of `POST /api/v1/duplicates/dismiss`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DismissRequest {
     /// One record of the pair.
     pub first: RecordId,
@@ -241,6 +295,18 @@ pub struct DismissRequest {
 
 /// `POST /api/v1/duplicates/merge`: keeps one record with the values chosen per field and
 /// soft-deletes the other. Both are edits that reach the phones.
+#[utoipa::path(post, path = "/api/v1/duplicates/merge", tag = "records",
+    summary = "Merge a pair: keep one with the values chosen per field, soft-delete the other (reviewers)",
+    security(("bearer" = [])), request_body = MergeRequest,
+    responses(
+        (status = 200, description = "the kept record", body = RecordView),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 409, response = answer::Conflict),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn merge(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -281,16 +347,33 @@ pub async fn merge(
     Ok(Json(view))
 }
 
+/// Answer of `POST /api/v1/duplicates/dismiss`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DismissAnswer {
+    /// The two records of the pair dismissed.
+    pub dismissed: Vec<RecordId>,
+}
+
 /// `POST /api/v1/duplicates/dismiss`: the pair is not a duplicate; it is never suggested again.
+#[utoipa::path(post, path = "/api/v1/duplicates/dismiss", tag = "records",
+    summary = "Not a duplicate: never suggested again (reviewers)",
+    security(("bearer" = [])), request_body = DismissRequest,
+    responses(
+        (status = 200, description = "dismissed", body = DismissAnswer),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+    ))]
 pub async fn dismiss(
     State(state): State<AppState>,
     auth: AuthDevice,
     body: Result<Json<DismissRequest>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DismissAnswer>, ApiError> {
     require(&auth, &[Role::Reviewer])?;
     let Json(body) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
     if !duplicates::decide(&state.db, auth.commune, body.first, body.second, None, auth.user).await? {
         return Err(ApiError::NotFound);
     }
-    Ok(Json(serde_json::json!({ "dismissed": [body.first, body.second] })))
+    Ok(Json(DismissAnswer { dismissed: vec![body.first, body.second] }))
 }

@@ -9,6 +9,7 @@ pub mod reports;
 use crate::admin;
 use crate::auth::{AuthDevice, Role, require};
 use crate::error::{ApiError, body_rejection};
+use crate::openapi::answer;
 use crate::policy::{self, Read};
 use crate::records;
 use crate::state::AppState;
@@ -20,21 +21,34 @@ use sotay_sync_core::rules::{self, Channel, Effect, Writer};
 use sotay_sync_core::schema::{Coded, RecordKind, ReviewState};
 use sotay_sync_core::{DeviceId, RecordId, RecordView, VillageId};
 use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
 
 /// Filters of `GET /api/v1/records`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     /// `activity` or `gbv_referral`.
+    #[param(value_type = Option<RecordKind>)]
     pub kind: Option<String>,
     /// A village id.
     pub village: Option<VillageId>,
     /// At most this many (default 500, at most 5000).
+    #[param(minimum = 1, maximum = 5000, default = 500)]
     pub limit: Option<u32>,
     /// Records after this id (paging).
     pub after: Option<RecordId>,
 }
 
 /// `GET /api/v1/records`: the records the caller may see, newest id last.
+#[utoipa::path(get, path = "/api/v1/records", tag = "records", summary = "Records the caller may see, by id",
+    description = "GBV cases reach only the phone that created them and GBV focal points (audited).",
+    security(("bearer" = [])), params(RecordQuery),
+    responses(
+        (status = 200, description = "records, by id", body = Vec<RecordView>),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn list_records(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -60,6 +74,15 @@ pub async fn list_records(
 
 /// `GET /api/v1/records/{id}`: one record, if the caller may see it (404 otherwise, so a record
 /// the caller may not see is indistinguishable from one that does not exist).
+#[utoipa::path(get, path = "/api/v1/records/{id}", tag = "records",
+    summary = "One record (GBV views by focal points are audited)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    responses(
+        (status = 200, description = "the record", body = RecordView),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+    ))]
 pub async fn get_record(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -76,16 +99,18 @@ pub async fn get_record(
 }
 
 /// Body of `POST /api/v1/records/{id}/return`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReturnRequest {
     /// Why the record goes back to its author (required).
+    #[schema(min_length = 1)]
     pub comment: String,
 }
 
 /// Body of `POST /api/v1/records/{id}/case-status`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CaseStatusRequest {
     /// The new status code: `referred`, `receiving_support` or `closed`.
+    #[schema(value_type = sotay_sync_core::schema::CaseStatus)]
     pub case_status: String,
 }
 
@@ -145,6 +170,17 @@ pub(super) fn path_id(id: Result<Path<RecordId>, PathRejection>) -> Result<Recor
 
 /// `POST /api/v1/records/{id}/approve`: a reviewer approves a submitted activity, a GBV focal
 /// point a submitted GBV referral (which role may approve which kind is the write rules').
+#[utoipa::path(post, path = "/api/v1/records/{id}/approve", tag = "records",
+    summary = "Approve a submitted record (reviewers: activities; GBV focal points: referrals)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    responses(
+        (status = 200, description = "the record after approval", body = RecordView),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 409, response = answer::Conflict),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn approve(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -157,6 +193,19 @@ pub async fn approve(
 
 /// `POST /api/v1/records/{id}/return`: a reviewer returns a submitted activity with a comment
 /// (a GBV focal point a GBV referral).
+#[utoipa::path(post, path = "/api/v1/records/{id}/return", tag = "records",
+    summary = "Return a submitted record to its author with a comment",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    request_body = ReturnRequest,
+    responses(
+        (status = 200, description = "the record after return", body = RecordView),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 409, response = answer::Conflict),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn return_record(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -171,6 +220,19 @@ pub async fn return_record(
 }
 
 /// `POST /api/v1/records/{id}/case-status`: a GBV focal point updates a case's status (audited).
+#[utoipa::path(post, path = "/api/v1/records/{id}/case-status", tag = "records",
+    summary = "Update a GBV case's status (focal points, audited)",
+    security(("bearer" = [])), params(("id" = RecordId, Path, description = "the record")),
+    request_body = CaseStatusRequest,
+    responses(
+        (status = 200, description = "the case after the update", body = RecordView),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+        (status = 409, response = answer::Conflict),
+        (status = 422, response = answer::Unprocessable),
+    ))]
 pub async fn case_status(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -191,7 +253,7 @@ pub async fn case_status(
 }
 
 /// A count, or `"<5"` when it is small enough to identify someone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Cell {
     /// A count shown as is.
@@ -221,7 +283,7 @@ pub fn suppress(cells: &BTreeMap<String, u64>) -> BTreeMap<String, Cell> {
 }
 
 /// `GET /api/v1/reports/gbv`: GBV referrals of the commune as aggregates only.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GbvAggregates {
     /// Referrals counted (not deleted).
     pub total: Cell,
@@ -236,6 +298,14 @@ pub struct GbvAggregates {
 }
 
 /// `GET /api/v1/reports/gbv`.
+#[utoipa::path(get, path = "/api/v1/reports/gbv", tag = "reports",
+    summary = "GBV aggregates, small cells suppressed (reviewers, focal points)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "aggregates", body = GbvAggregates),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<GbvAggregates>, ApiError> {
     require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
     let views = records::gbv_views(&state.db, auth.commune).await?;
@@ -274,6 +344,15 @@ pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Resu
 }
 
 /// `GET /api/v1/admin/users/{username}/devices`.
+#[utoipa::path(get, path = "/api/v1/admin/users/{username}/devices", tag = "admin",
+    summary = "A user's devices (admins)",
+    security(("bearer" = [])), params(("username" = String, Path, description = "the user's login name")),
+    responses(
+        (status = 200, description = "devices, by enrolment", body = Vec<admin::DeviceInfo>),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+    ))]
 pub async fn user_devices(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -284,32 +363,60 @@ pub async fn user_devices(
     Ok(Json(admin::list_devices(&state.db, user).await?))
 }
 
+/// Answer of `POST /api/v1/admin/devices/{id}/revoke`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevokeAnswer {
+    /// The device revoked.
+    pub revoked: DeviceId,
+}
+
 /// `POST /api/v1/admin/devices/{id}/revoke`: the device is refused from its next request on.
+#[utoipa::path(post, path = "/api/v1/admin/devices/{id}/revoke", tag = "admin",
+    summary = "Revoke a device (admins): refused from its next request",
+    security(("bearer" = [])), params(("id" = DeviceId, Path, description = "the device")),
+    responses(
+        (status = 200, description = "revoked", body = RevokeAnswer),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+        (status = 404, response = answer::NotFound),
+    ))]
 pub async fn revoke_device(
     State(state): State<AppState>,
     auth: AuthDevice,
     device: Result<Path<DeviceId>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RevokeAnswer>, ApiError> {
     require(&auth, &[Role::Admin])?;
     let Path(device) = device.map_err(|_| ApiError::NotFound)?;
     if admin::device_commune(&state.db, device).await? != Some(auth.commune) {
         return Err(ApiError::NotFound);
     }
     admin::revoke_device_by(&state.db, device, Some(auth.user)).await.map_err(|_| ApiError::NotFound)?;
-    Ok(Json(serde_json::json!({ "revoked": device })))
+    Ok(Json(RevokeAnswer { revoked: device }))
 }
 
 /// Query of `GET /api/v1/admin/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries after this cursor (`next_cursor` of the previous page).
     #[serde(default)]
+    #[param(minimum = 0)]
     pub after: i64,
     /// Page size, 1 to 1000 (default 200).
+    #[param(minimum = 1, maximum = 1000, default = 200)]
     pub limit: Option<i64>,
 }
 
 /// `GET /api/v1/admin/audit`: the audit log of the admin's commune, oldest first, in pages.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
+    summary = "The audit log of the admin's commune, oldest first, in pages (admins)",
+    security(("bearer" = [])), params(AuditQuery),
+    responses(
+        (status = 200, description = "a page of entries, oldest first", body = admin::AuditPage),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn audit_log(
     State(state): State<AppState>,
     auth: AuthDevice,

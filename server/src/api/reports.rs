@@ -5,6 +5,7 @@
 use crate::admin;
 use crate::auth::{AuthDevice, Role, require};
 use crate::error::ApiError;
+use crate::openapi::answer;
 use crate::reports::build::{self, Gbv, GroupBy};
 use crate::reports::period::{Period, PeriodQuery};
 use crate::reports::table::{Report, Table};
@@ -17,23 +18,50 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sotay_sync_core::{Lang, VillageId};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
 
 /// Query of the report endpoints: one period (see [`PeriodQuery`]) and options.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// The period.
     #[serde(flatten)]
+    #[param(ignore)]
     pub period: PeriodQuery,
     /// `true`: only approved records count (default `false`: every record not deleted).
+    #[param(value_type = Option<bool>, default = false)]
     pub approved_only: Option<String>,
     /// `village` (default) or `unit`: the rows of the activity tables.
+    #[param(schema_with = by_schema)]
     pub by: Option<String>,
     /// `vi` (default) or `en`.
+    #[param(value_type = Option<Lang>, default = "vi")]
     pub lang: Option<String>,
     /// Export only: `xlsx` (default) or `csv`.
+    #[param(schema_with = format_schema)]
     pub format: Option<String>,
     /// Export only, GBV focal points only: `true` for exact GBV figures (audited).
+    #[param(value_type = Option<bool>, default = false)]
     pub exact: Option<String>,
+}
+
+/// A string parameter with these values, the first the default.
+fn one_of(values: [&str; 2], description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .default(Some(values[0].into()))
+        .description(Some(description))
+        .build()
+}
+
+fn by_schema() -> Object {
+    one_of(["village", "unit"], "the rows of the activity tables")
+}
+
+fn format_schema() -> Object {
+    one_of(["xlsx", "csv"], "export only: the file's format")
 }
 
 /// What a report query asks for, checked.
@@ -92,6 +120,15 @@ async fn audit_exact(state: &AppState, auth: &AuthDevice, action: &str, period: 
 
 /// `GET /api/v1/reports`: the plan-shaped report of the caller's commune for a period. Reviewers
 /// get GBV figures suppressed; GBV focal points get them exact (audited).
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+    summary = "The plan-shaped report of a period (reviewers: GBV suppressed; GBV focal points: exact, audited)",
+    security(("bearer" = [])), params(PeriodQuery, ReportQuery),
+    responses(
+        (status = 200, description = "the report", body = Report),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn report(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -108,6 +145,15 @@ pub async fn report(
 
 /// `GET /api/v1/reports/completeness`: which villages and units have reported for the period,
 /// against the commune's deadline.
+#[utoipa::path(get, path = "/api/v1/reports/completeness", tag = "reports",
+    summary = "Which villages and units have reported for the period, against the deadline",
+    security(("bearer" = [])), params(PeriodQuery, ReportQuery),
+    responses(
+        (status = 200, description = "a table by village and one by unit", body = Vec<Table>),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn completeness(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -123,6 +169,18 @@ pub async fn completeness(
 
 /// `GET /api/v1/reports/export`: the report as an XLSX workbook or a CSV file. GBV figures are
 /// suppressed, unless a GBV focal point asks for them exact (`exact=true`, audited).
+#[utoipa::path(get, path = "/api/v1/reports/export", tag = "reports",
+    summary = "The report and completeness as XLSX or CSV (GBV suppressed unless a focal point asks exact=true, audited)",
+    security(("bearer" = [])), params(PeriodQuery, ReportQuery),
+    responses(
+        (status = 200, description = "the file (Content-Disposition: attachment)", content(
+            (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (String = "text/csv"),
+        )),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn export(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -165,7 +223,7 @@ pub async fn export(
 }
 
 /// A village of the commune.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Village {
     /// Its id.
     pub id: VillageId,
@@ -174,7 +232,7 @@ pub struct Village {
 }
 
 /// An organising unit of the commune.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Unit {
     /// Its code (what records carry in `unit`).
     pub code: String,
@@ -183,12 +241,26 @@ pub struct Unit {
 }
 
 /// `GET /api/v1/villages`: the villages of the caller's commune, by name.
+#[utoipa::path(get, path = "/api/v1/villages", tag = "reports", summary = "The villages of the caller's commune",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "villages by name", body = Vec<Village>),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn villages(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Vec<Village>>, ApiError> {
     let villages = admin::villages(&state.db, auth.commune).await?;
     Ok(Json(villages.into_iter().map(|(id, name)| Village { id, name }).collect()))
 }
 
 /// `GET /api/v1/units`: the organising units of the caller's commune, by name.
+#[utoipa::path(get, path = "/api/v1/units", tag = "reports", summary = "The organising units of the caller's commune",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "units by name", body = Vec<Unit>),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
 pub async fn units(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Vec<Unit>>, ApiError> {
     let units = admin::units(&state.db, auth.commune).await?;
     Ok(Json(units.into_iter().map(|(code, name)| Unit { code, name }).collect()))

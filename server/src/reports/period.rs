@@ -7,15 +7,16 @@ use sotay_sync_core::Date;
 
 /// Exactly one of these names the period (`?month=2026-11`, `?quarter=2026-Q4`, `?year=2026`,
 /// `?action_month=2026`, `?from=2026-01-01&to=2026-03-31`).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
-    /// `YYYY-MM`.
+    /// `YYYY-MM` (exactly one of month, quarter, year, action_month, or from and to).
     pub month: Option<String>,
     /// `YYYY-Qn`.
     pub quarter: Option<String>,
     /// `YYYY`.
     pub year: Option<String>,
-    /// `YYYY`: that year's Action Month.
+    /// `YYYY`: that year's Action Month (15 November to 15 December).
     pub action_month: Option<String>,
     /// First day, `YYYY-MM-DD` (with `to`).
     pub from: Option<String>,

@@ -11,7 +11,7 @@ pub const SUPPRESSED_TEXT: &str = "<5";
 pub const TOTAL_LABEL: &str = "Tổng";
 
 /// A report for one commune and one period: a list of tables.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Report {
     /// The report's title, e.g. "Báo cáo hoạt động".
     pub title: String,
@@ -26,9 +26,11 @@ pub struct Report {
 }
 
 /// One table of a report: a heading row, labelled rows of cells and an optional total row.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[schema(as = ReportTable)]
 pub struct Table {
     /// A stable identifier, e.g. "activities_by_type", for the API and links.
+    #[schema(example = "activities_by_type")]
     pub key: String,
     /// The table's title, as shown to people.
     pub title: String,
@@ -43,7 +45,8 @@ pub struct Table {
 }
 
 /// A labelled row of cells.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[schema(as = ReportRow)]
 pub struct Row {
     /// The row's label, shown in the label column.
     pub label: String,
@@ -70,6 +73,27 @@ impl Serialize for Cell {
             Cell::Suppressed => serializer.serialize_str(SUPPRESSED_TEXT),
             Cell::Text(text) => serializer.serialize_str(text),
         }
+    }
+}
+
+impl utoipa::PartialSchema for Cell {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).description(Some("a count")))
+            .item(
+                ObjectBuilder::new().schema_type(Type::String).description(Some("\"<5\" (a suppressed count) or text")),
+            )
+            .description(Some(
+                "One cell of a table: a count, \"<5\" for a count withheld by small-cell suppression, or text.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cell {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ReportCell".into()
     }
 }
 

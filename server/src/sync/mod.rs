@@ -34,6 +34,21 @@ use axum::response::{IntoResponse, Response};
 use sotay_sync_core::wire::{self, SyncRequest, SyncResponse};
 
 /// The sync endpoint. Counts every sync by outcome, with the bytes it moved (`metrics.rs`).
+#[utoipa::path(post, path = "/api/v1/sync", tag = "devices", summary = "Push and pull changes in one round trip",
+    description = "Binary body: the framing and the CBOR messages (SyncRequest, SyncResponse) are in \
+        docs/sync-protocol.md. Records the write rules refuse are listed in the answer's `rejected`, \
+        not answered with an error status. Admin accounts do not sync (403).",
+    security(("bearer" = [])),
+    request_body(content = inline(crate::openapi::Binary), content_type = "application/vnd.sotay.sync",
+        description = "a framed SyncRequest (docs/sync-protocol.md)"),
+    responses(
+        (status = 200, description = "a framed SyncResponse (docs/sync-protocol.md)", body = inline(crate::openapi::Binary),
+            content_type = "application/vnd.sotay.sync"),
+        (status = 400, response = crate::openapi::answer::BadRequest),
+        (status = 401, response = crate::openapi::answer::Unauthorized),
+        (status = 403, response = crate::openapi::answer::Forbidden),
+        (status = 413, response = crate::openapi::answer::TooLarge),
+    ))]
 pub async fn sync(
     State(state): State<AppState>,
     auth: AuthDevice,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// One of the concurrent values of a conflicted field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConflictValue {
     /// The value as text (codes for enumerations).
     pub value: String,
@@ -22,6 +23,7 @@ pub struct ConflictValue {
 
 /// A field that two replicas set concurrently to different values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conflict {
     /// The field.
     pub field: Field,

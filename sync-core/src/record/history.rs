@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 /// Who set a value, from which device and when (device clock, milliseconds since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attribution {
     /// The device (Automerge actor) that made the change.
     pub device: Option<DeviceId>,
@@ -23,6 +24,7 @@ pub struct Attribution {
 
 /// One change of a record: who made it, when, and what it did to the record's fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     /// The change hash, lower-case hex.
     pub hash: String,
@@ -46,6 +48,7 @@ pub struct HistoryEntry {
 /// restore. `None` (the key left out of the JSON) is a field not in the document at all, which
 /// is different from a field holding null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
     /// The root key: `attendance_female`, `topics`, `notes`, `review`, `deleted`, … (never the
     /// `edits` counter, which is bookkeeping).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The flat projection of a record: what storage indexes, reports and the UI read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordView {
     /// The record id.
     pub id: RecordId,

@@ -1,5 +1,6 @@
 //! Access control (SPEC §5, §9): the authorization matrix over every route of the router, JWT
-//! rules of RFC 8725, login with Argon2id and throttling, GBV need-to-know, and the audit log.
+//! rules of RFC 8725, login with Argon2id and throttling, GBV need-to-know, and the audit log;
+//! and `/openapi.json` against the route table and the statuses the matrix observes.
 
 use base64::Engine;
 use sotay_server::routes::route_table;
@@ -7,7 +8,7 @@ use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::{Edit, wire};
 use sotay_tests::*;
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 const IDENTITIES: [&str; 8] = [
     "anonymous",
@@ -19,6 +20,31 @@ const IDENTITIES: [&str; 8] = [
     "revoked device",
     "expired token",
 ];
+
+/// `/openapi.json`, as the server answers it.
+async fn openapi_document(app: &TestApp) -> serde_json::Value {
+    let (status, text) = app.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Asserts the OpenAPI document lists `status` among the answers of `method template`.
+#[track_caller]
+fn assert_documented_in(doc: &serde_json::Value, method: &str, template: &str, status: u16) {
+    let responses = &doc["paths"][template][method.to_lowercase()]["responses"];
+    let listed: Vec<&String> = responses.as_object().map(|r| r.keys().collect()).unwrap_or_default();
+    assert!(
+        responses.get(status.to_string()).is_some(),
+        "{method} {template} answered {status}, which /openapi.json does not document for it (it lists \
+         {listed:?}): add it to the handler's #[utoipa::path(responses(...))]"
+    );
+}
+
+/// Asserts `/openapi.json` documents `status` for the route `method template` (as in the route
+/// table, e.g. `/api/v1/records/{id}`). For statuses observed in other tests.
+pub(crate) async fn assert_documented(app: &TestApp, method: &str, template: &str, status: u16) {
+    assert_documented_in(&openapi_document(app).await, method, template, status);
+}
 
 #[tokio::test]
 async fn every_route_against_every_role() {
@@ -94,6 +120,7 @@ async fn every_route_against_every_role() {
     ]);
 
     let mut table = Vec::new();
+    let mut observed = BTreeSet::new();
     for (method, path, _) in route_table() {
         let row =
             expected.get(&(method, path)).unwrap_or_else(|| panic!("route {method} {path} has no row in the matrix"));
@@ -153,9 +180,35 @@ async fn every_route_against_every_role() {
             let (status, text) = app.call(method, &url, token, body).await;
             assert_eq!(status, row[i], "{method} {path} as {who}: {text}");
             table.push(format!("{method} {path} as {who}: {status}"));
+            observed.insert((method, path, status));
         }
     }
     assert_eq!(table.len(), route_table().len() * IDENTITIES.len());
+
+    // The OpenAPI document describes exactly the routes of the table, and for each every status
+    // the matrix observed.
+    let doc = openapi_document(&app).await;
+    let routes: BTreeSet<(String, String)> =
+        route_table().into_iter().map(|(m, p, _)| (m.to_lowercase(), p.to_string())).collect();
+    let described: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+        .collect();
+    assert_eq!(
+        described.difference(&routes).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "/openapi.json describes operations that are not in the route table"
+    );
+    assert_eq!(
+        routes.difference(&described).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes of the route table missing from /openapi.json"
+    );
+    for (method, path, status) in observed {
+        assert_documented_in(&doc, method, path, status);
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -378,6 +431,7 @@ async fn a_sync_payload_over_the_byte_limit_gets_413_and_stores_nothing() {
     let (status, text) = app.call("POST", "/api/v1/sync", Some(&lan.token), Some(body)).await;
     assert_eq!(status, 413, "{text}");
     assert_eq!(app.record_count().await, 0);
+    assert_documented(&app, "POST", "/api/v1/sync", 413).await;
 }
 
 #[tokio::test]
@@ -397,11 +451,14 @@ async fn reviewers_approve_and_return_and_focal_points_update_cases_through_the_
 
     // Refused transitions and bodies.
     assert_eq!(app.call("POST", &format!("/api/v1/records/{draft}/approve"), Some(&reviewer), None).await.0, 409);
+    assert_documented(&app, "POST", "/api/v1/records/{id}/approve", 409).await;
     let (status, _) = app
         .call("POST", &format!("/api/v1/records/{id}/return"), Some(&reviewer), Some(br#"{"comment":" "}"#.to_vec()))
         .await;
     assert_eq!(status, 422, "a return needs a comment");
+    assert_documented(&app, "POST", "/api/v1/records/{id}/return", 422).await;
     assert_eq!(app.call("POST", &format!("/api/v1/records/{case}/approve"), Some(&reviewer), None).await.0, 404);
+    assert_documented(&app, "POST", "/api/v1/records/{id}/approve", 404).await;
 
     // Approval reaches the phones; an edit on a phone after it reopens the record.
     let (status, body) = app.call("POST", &format!("/api/v1/records/{id}/approve"), Some(&reviewer), None).await;
@@ -440,6 +497,7 @@ async fn reviewers_approve_and_return_and_focal_points_update_cases_through_the_
         )
         .await;
     assert_eq!(status, 422);
+    assert_documented(&app, "POST", "/api/v1/records/{id}/case-status", 422).await;
 }
 
 #[tokio::test]
@@ -458,7 +516,7 @@ async fn metrics_count_by_route_template_and_openapi_describes_every_route() {
     let (status, doc) = app.call("GET", "/openapi.json", None, None).await;
     assert_eq!(status, 200);
     let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     for (method, path, _) in route_table() {
         assert!(doc["paths"][path][method.to_lowercase()].is_object(), "{method} {path} is not described");
     }
@@ -472,5 +530,6 @@ async fn the_record_list_limit_is_checked_at_both_ends() {
     for (limit, status) in [(0, 400), (1, 200), (5000, 200), (5001, 400)] {
         let (got, body) = app.call("GET", &format!("/api/v1/records?limit={limit}"), Some(&reviewer), None).await;
         assert_eq!(got, status, "limit={limit}: {body}");
+        assert_documented(&app, "GET", "/api/v1/records", got).await;
     }
 }

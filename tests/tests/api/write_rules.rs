@@ -310,6 +310,7 @@ async fn approving_needs_a_valid_record_and_a_reviewer_approves_through_the_web_
     let reviewer = app.web_login("reviewer").await;
     let (status, body) = reviewer_call(&app, &reviewer, id, "approve", None).await;
     assert_eq!(status, 422, "{body}");
+    crate::access::assert_documented(&app, "POST", "/api/v1/records/{id}/approve", 422).await;
     lan.device.edit(id, &[Edit::AttendanceEthnicMinority(Some(5))], NOW_MS).unwrap();
     lan.sync().await;
     assert_eq!(reviewer_call(&app, &reviewer, id, "approve", None).await.0, 200);
