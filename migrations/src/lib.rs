@@ -19,6 +19,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "reports and duplicates", include_str!("../sqlite/0006_report_projection.sql")),
     (7, "history purge", include_str!("../sqlite/0007_history_purge.sql")),
     (8, "log epoch", include_str!("../sqlite/0008_log_epoch.sql")),
+    (9, "web sessions", include_str!("../sqlite/0009_web_sessions.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -31,6 +32,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "reports and duplicates", include_str!("../postgres/0006_report_projection.sql")),
     (7, "history purge", include_str!("../postgres/0007_history_purge.sql")),
     (8, "log epoch", include_str!("../postgres/0008_log_epoch.sql")),
+    (9, "web sessions", include_str!("../postgres/0009_web_sessions.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -316,6 +316,26 @@ pub async fn units(db: &Db, commune: CommuneId) -> sqlx::Result<Vec<(String, Str
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// The names people read for a commune's users and devices (user name; device name), by id:
+/// who entered a value, on which phone.
+pub async fn people_and_devices(
+    db: &Db,
+    commune: CommuneId,
+) -> sqlx::Result<(std::collections::HashMap<UserId, String>, std::collections::HashMap<DeviceId, String>)> {
+    let users = sqlx::query("SELECT id, username FROM users WHERE commune_id = $1")
+        .bind(commune.as_bytes().as_slice())
+        .fetch_all(&db.read)
+        .await?;
+    let devices = sqlx::query("SELECT d.id, d.name FROM devices d JOIN users u ON u.id = d.user_id WHERE u.commune_id = $1")
+        .bind(commune.as_bytes().as_slice())
+        .fetch_all(&db.read)
+        .await?;
+    Ok((
+        users.iter().filter_map(|r| Some((UserId::from_slice(&r.get::<Vec<u8>, _>(0))?, r.get(1)))).collect(),
+        devices.iter().filter_map(|r| Some((DeviceId::from_slice(&r.get::<Vec<u8>, _>(0))?, r.get(1)))).collect(),
+    ))
+}
+
 /// Writes one audit row in a transaction of its own (for an event that changes nothing else).
 pub async fn audit_event(
     db: &Db,

@@ -269,32 +269,39 @@ where
             .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
         let (user, device) = keys.verify(token.trim())?;
-        let row = sqlx::query(
-            "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at, d.scope
-             FROM devices d JOIN users u ON u.id = d.user_id
-             WHERE d.id = $1 AND d.user_id = $2",
-        )
-        .bind(device.as_bytes().as_slice())
-        .bind(user.as_bytes().as_slice())
-        .fetch_optional(&db.read)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-        if row.get::<Option<i64>, _>(0).is_some() {
-            return Err(ApiError::DeviceRevoked);
-        }
-        if row.get::<Option<i64>, _>(4).is_some() {
-            return Err(ApiError::Unauthorized);
-        }
-        let role = Role::from_code(&row.get::<String, _>(1)).ok_or(ApiError::Unauthorized)?;
-        let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(2)).ok_or(ApiError::Unauthorized)?;
-        let village = row.get::<Option<Vec<u8>>, _>(3).and_then(|v| VillageId::from_slice(&v));
-        let mut auth =
-            AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
-        let stored: Option<String> = row.get(5);
-        auth.scope_changed = stored.as_ref().is_some_and(|s| *s != auth.scope_key());
-        auth.scope_unrecorded = stored.is_none();
-        Ok(auth)
+        load_device(&db, user, device).await
     }
+}
+
+/// The device `device` of `user` with the user's scope as it is now, for a token or a web session
+/// that names them: refused if the device is revoked (403, the phone wipes) or unknown, or the
+/// user disabled (401).
+pub async fn load_device(db: &Db, user: UserId, device: DeviceId) -> Result<AuthDevice, ApiError> {
+    let row = sqlx::query(
+        "SELECT d.revoked_at, u.role, u.commune_id, u.village_id, u.disabled_at, d.scope
+         FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE d.id = $1 AND d.user_id = $2",
+    )
+    .bind(device.as_bytes().as_slice())
+    .bind(user.as_bytes().as_slice())
+    .fetch_optional(&db.read)
+    .await?
+    .ok_or(ApiError::Unauthorized)?;
+    if row.get::<Option<i64>, _>(0).is_some() {
+        return Err(ApiError::DeviceRevoked);
+    }
+    if row.get::<Option<i64>, _>(4).is_some() {
+        return Err(ApiError::Unauthorized);
+    }
+    let role = Role::from_code(&row.get::<String, _>(1)).ok_or(ApiError::Unauthorized)?;
+    let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(2)).ok_or(ApiError::Unauthorized)?;
+    let village = row.get::<Option<Vec<u8>>, _>(3).and_then(|v| VillageId::from_slice(&v));
+    let mut auth =
+        AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
+    let stored: Option<String> = row.get(5);
+    auth.scope_changed = stored.as_ref().is_some_and(|s| *s != auth.scope_key());
+    auth.scope_unrecorded = stored.is_none();
+    Ok(auth)
 }
 
 /// Requires one of `roles`, else 403.

@@ -288,6 +288,9 @@ pub struct Limits {
     /// key is generated on first start and kept in the database, shared by every instance.
     #[arg(long, env = "SOTAY_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<PathBuf>,
+    /// Minutes a web app session may stay unused before it ends (the person signs in again).
+    #[arg(long, env = "SOTAY_WEB_IDLE_MINUTES", default_value_t = 30)]
+    pub web_idle_minutes: u32,
 }
 
 impl Default for Limits {
@@ -319,6 +322,7 @@ impl Default for Limits {
             trusted_proxies: Vec::new(),
             detect_duplicates: true,
             signing_key_file: None,
+            web_idle_minutes: 30,
         }
     }
 }

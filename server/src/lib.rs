@@ -31,6 +31,7 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod throttle;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

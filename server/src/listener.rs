@@ -155,6 +155,21 @@ fn client_addr(req: &Request<Incoming>, peer: SocketAddr, trusted: &[IpAddr]) ->
         .map_or(peer, |ip| SocketAddr::new(ip, 0))
 }
 
+/// Whether the client reached the server over HTTPS: a trusted reverse proxy said so in
+/// `X-Forwarded-Proto` (the server itself speaks plain HTTP). Session cookies are `Secure` then.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Https(pub bool);
+
+fn forwarded_https(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all("x-forwarded-proto")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
 impl hyper::service::Service<Request<Incoming>> for WithPeer {
     type Response = Response<Body>;
     type Error = Infallible;
@@ -162,7 +177,9 @@ impl hyper::service::Service<Request<Incoming>> for WithPeer {
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let client = client_addr(&req, self.peer, &self.trusted);
+        let https = Https(self.trusted.contains(&self.peer.ip()) && forwarded_https(&req));
         req.extensions_mut().insert(ConnectInfo(client));
+        req.extensions_mut().insert(https);
         self.app.clone().oneshot(req.map(Body::new))
     }
 }

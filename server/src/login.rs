@@ -13,6 +13,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use sotay_sync_core::protocol::{LoginRequest, TokenResponse};
+use sotay_sync_core::{DeviceId, UserId};
 use std::net::SocketAddr;
 
 /// `POST /api/v1/login`: a web session for a person with a password.
@@ -31,23 +32,34 @@ pub async fn login(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
     let now = crate::now_ms();
+    let (user, device) = password_login(&state, addr, &req.username, req.password).await?;
+    let ttl = state.limits.token_ttl_secs;
+    Ok(Json(TokenResponse { access_token: state.keys.issue(user, device, now as u64 / 1000, ttl), expires_in: ttl }))
+}
+
+/// Checks a person's password, throttled by account and by client address, and audited: the
+/// user and their web session device (the JSON login and the web app's login form both call it).
+pub async fn password_login(
+    state: &AppState,
+    addr: SocketAddr,
+    username: &str,
+    password: String,
+) -> Result<(UserId, DeviceId), ApiError> {
+    let now = crate::now_ms();
     let ip = addr.ip().to_string();
-    let account = credentials::account(&state.db, req.username.trim()).await?;
+    let account = credentials::account(&state.db, username.trim()).await?;
     let user = account.user;
     let keys = [
-        Key { key: format!("user:{}", req.username.trim().to_lowercase()), user, clear_on_success: true },
+        Key { key: format!("user:{}", username.trim().to_lowercase()), user, clear_on_success: true },
         Key { key: format!("addr:{ip}"), user: None, clear_on_success: false },
     ];
     let _held = state.throttle.lock(&keys, state.pressure.queue_wait()).await?;
     throttle::check(&state.db, &state.metrics, Action::Login, &keys, &ip, now).await?;
-    let password = req.password;
     let hash = account.password_hash.clone();
     let check = move |memory: &mut Vec<Block>| {
         verify_password_in(&password, hash.as_deref().unwrap_or_else(|| dummy_hash()), memory)
     };
     let verified = state.pressure.hash(check).await?;
     let ok = verified && account.password_hash.is_some() && !account.disabled;
-    let ttl = state.limits.token_ttl_secs;
-    let (user, device) = credentials::login(&state.db, account, ok, &ip, &keys, now).await?;
-    Ok(Json(TokenResponse { access_token: state.keys.issue(user, device, now as u64 / 1000, ttl), expires_in: ttl }))
+    credentials::login(&state.db, account, ok, &ip, &keys, now).await
 }

@@ -9,7 +9,7 @@ use crate::auth::AuthDevice;
 use crate::db::Db;
 use crate::policy::{self, Read, Relation};
 use sotay_sync_core::rules::Channel;
-use sotay_sync_core::{Coded, CommuneId, RecordId, RecordKind, RecordView, VillageId};
+use sotay_sync_core::{Coded, CommuneId, Date, RecordId, RecordKind, RecordView, ReviewState, VillageId};
 use sqlx::Row;
 
 /// A stored record: where it lives and its projection (and its document, when asked for).
@@ -70,12 +70,20 @@ pub async fn stored(db: &Db, id: RecordId, with_doc: bool) -> anyhow::Result<Opt
 }
 
 /// Which page of records.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Page {
     /// Only this kind.
     pub kind: Option<RecordKind>,
     /// Only this village.
     pub village: Option<VillageId>,
+    /// Only records in this review state.
+    pub review: Option<ReviewState>,
+    /// Only records with an open conflict.
+    pub conflicted: bool,
+    /// Only records held (activities) or reported (GBV referrals) on or after this day.
+    pub from: Option<Date>,
+    /// … and on or before this day.
+    pub to: Option<Date>,
     /// Records after this id.
     pub after: Option<RecordId>,
     /// At most this many.
@@ -85,10 +93,13 @@ pub struct Page {
 /// A page of the records the caller may read, by id: what it may read is decided in the query
 /// (derived from the policy), so a page is full unless it is the last.
 pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Stored>> {
-    let filter = policy::read_filter(auth, 5);
+    let filter = policy::read_filter(auth, 9);
     let sql = format!(
-        "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.view FROM records r
-         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND r.id > $3 AND {}
+        "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.view
+         FROM records r LEFT JOIN record_facts f ON f.record_id = r.id
+         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND r.id > $3
+           AND ($5 IS NULL OR f.review_state = $5) AND ($6 = FALSE OR f.conflicted = TRUE)
+           AND ($7 IS NULL OR f.event_date >= $7) AND ($8 IS NULL OR f.event_date <= $8) AND {}
          ORDER BY r.id LIMIT $4",
         filter.sql
     );
@@ -96,7 +107,11 @@ pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Sto
         .bind(p.kind.map(|k| k.code()))
         .bind(p.village.map(|v| v.as_bytes().to_vec()))
         .bind(p.after.map(|a| a.as_bytes().to_vec()).unwrap_or_default())
-        .bind(p.limit);
+        .bind(p.limit)
+        .bind(p.review.map(|r| r.code()))
+        .bind(p.conflicted)
+        .bind(p.from.map(|d| d.to_string()))
+        .bind(p.to.map(|d| d.to_string()));
     for b in filter.binds {
         query = query.bind(b);
     }

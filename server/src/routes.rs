@@ -10,6 +10,7 @@ use axum::extract::MatchedPath;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, get, post};
+use axum::response::IntoResponse;
 use axum::{Json, Router};
 use sotay_sync_core::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use std::net::SocketAddr;
@@ -58,13 +59,23 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_body_bytes;
     let counters = state.metrics.clone();
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
+    let web = crate::web::route_table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
+        .layer(axum::middleware::from_fn(crate::web::security_headers));
     route_table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
+        .merge(web)
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.pressure.clone(), crate::pressure::bound))
         .layer(axum::middleware::from_fn_with_state(counters, crate::metrics::track))
+        // A bug that panics in a handler answers 500 like any internal error (and is logged with
+        // the request id), instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+        }))
         .layer(axum::middleware::from_fn(crate::telemetry::with_request_id))
         .layer(
             TraceLayer::new_for_http()

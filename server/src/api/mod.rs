@@ -65,11 +65,22 @@ pub async fn list_records(
         return Err(ApiError::BadRequest("limit must be between 1 and 5000".into()));
     }
     let limit = i64::from(limit);
-    let page =
-        records::page(&state.db, &auth, records::Page { kind, village: q.village, after: q.after, limit }).await?;
-    let audited: Vec<RecordId> = page.iter().filter(|r| r.read(&auth) == Read::Audited).map(|r| r.id).collect();
-    records::audit_views(&state.db, &auth, &audited, "list").await?;
-    Ok(Json(page.iter().map(|r| r.view()).collect::<anyhow::Result<_>>()?))
+    let page = records::Page { kind, village: q.village, after: q.after, limit, ..Default::default() };
+    Ok(Json(readable_page(&state, &auth, page).await?))
+}
+
+/// A page of the records the caller may read, each GBV case a focal point sees audited: the
+/// API's record list and the web app's.
+pub async fn readable_page(
+    state: &AppState,
+    auth: &AuthDevice,
+    page: records::Page,
+) -> Result<Vec<RecordView>, ApiError> {
+    require(auth, &[Role::Collaborator, Role::Reviewer, Role::GbvFocalPoint])?;
+    let page = records::page(&state.db, auth, page).await?;
+    let audited: Vec<RecordId> = page.iter().filter(|r| r.read(auth) == Read::Audited).map(|r| r.id).collect();
+    records::audit_views(&state.db, auth, &audited, "list").await?;
+    Ok(page.iter().map(|r| r.view()).collect::<anyhow::Result<_>>()?)
 }
 
 /// `GET /api/v1/records/{id}`: one record, if the caller may see it (404 otherwise, so a record

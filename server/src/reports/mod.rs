@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod completeness;
+pub mod dashboard;
 pub mod export;
 pub mod period;
 pub mod projection;
