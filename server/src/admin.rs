@@ -326,10 +326,11 @@ pub async fn people_and_devices(
         .bind(commune.as_bytes().as_slice())
         .fetch_all(&db.read)
         .await?;
-    let devices = sqlx::query("SELECT d.id, d.name FROM devices d JOIN users u ON u.id = d.user_id WHERE u.commune_id = $1")
-        .bind(commune.as_bytes().as_slice())
-        .fetch_all(&db.read)
-        .await?;
+    let devices =
+        sqlx::query("SELECT d.id, d.name FROM devices d JOIN users u ON u.id = d.user_id WHERE u.commune_id = $1")
+            .bind(commune.as_bytes().as_slice())
+            .fetch_all(&db.read)
+            .await?;
     Ok((
         users.iter().filter_map(|r| Some((UserId::from_slice(&r.get::<Vec<u8>, _>(0))?, r.get(1)))).collect(),
         devices.iter().filter_map(|r| Some((DeviceId::from_slice(&r.get::<Vec<u8>, _>(0))?, r.get(1)))).collect(),

@@ -296,8 +296,7 @@ pub async fn load_device(db: &Db, user: UserId, device: DeviceId) -> Result<Auth
     let role = Role::from_code(&row.get::<String, _>(1)).ok_or(ApiError::Unauthorized)?;
     let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(2)).ok_or(ApiError::Unauthorized)?;
     let village = row.get::<Option<Vec<u8>>, _>(3).and_then(|v| VillageId::from_slice(&v));
-    let mut auth =
-        AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
+    let mut auth = AuthDevice { device, user, role, commune, village, scope_changed: false, scope_unrecorded: false };
     let stored: Option<String> = row.get(5);
     auth.scope_changed = stored.as_ref().is_some_and(|s| *s != auth.scope_key());
     auth.scope_unrecorded = stored.is_none();

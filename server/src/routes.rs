@@ -9,8 +9,8 @@ use crate::throttle::{self, Action, Key};
 use axum::extract::MatchedPath;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::routing::{MethodRouter, get, post};
 use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use sotay_sync_core::protocol::{EnrolRequest, EnrolResponse, MeResponse, TokenRequest, TokenResponse};
 use std::net::SocketAddr;
@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     let web = crate::web::route_table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
+        .layer(axum::middleware::from_fn(crate::web::forms_from_this_site))
         .layer(axum::middleware::from_fn(crate::web::security_headers));
     route_table()
         .into_iter()

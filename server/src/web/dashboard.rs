@@ -89,9 +89,8 @@ pub async fn page(
         .collect();
     let villages: Vec<Line> =
         d.villages.iter().map(|(_, name, f)| Line { label: name.clone(), f: *f, highlight: false }).collect();
-    let sexes = || {
-        vec![Series { name: t.female.into(), class: "female" }, Series { name: t.male.into(), class: "male" }]
-    };
+    let sexes =
+        || vec![Series { name: t.female.into(), class: "female" }, Series { name: t.male.into(), class: "male" }];
     let village_chart = bars(
         t.chart_participants,
         &sexes(),
@@ -108,12 +107,8 @@ pub async fn page(
             .map(|l| Group { label: l.label.clone(), values: vec![l.f.activities], highlight: l.highlight })
             .collect::<Vec<_>>(),
     );
-    let gbv_months = d
-        .gbv_months
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (month_name(i + 1, lang), *n, in_action_month(i + 1)))
-        .collect();
+    let gbv_months =
+        d.gbv_months.iter().enumerate().map(|(i, n)| (month_name(i + 1, lang), *n, in_action_month(i + 1))).collect();
     let page = DashboardPage {
         p: session.page(format!("{} {year}", t.dashboard), &format!("/?year={year}")),
         year,

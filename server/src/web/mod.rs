@@ -72,6 +72,16 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Middleware: every form posted to the web app must come from this site ([`same_origin`]).
+pub async fn forms_from_this_site(req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::POST
+        && let Err(e) = same_origin(req.headers())
+    {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
 /// Refuses a form posted from another site: its `Origin`, when the browser sends one, must be this
 /// host (SameSite=Strict already keeps the session cookie off such requests).
 pub fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {

@@ -244,7 +244,8 @@ pub async fn page(
         crate::admin::people_and_devices(&state.db, session.auth.commune).await.map_err(|e| fail(e.into()))?;
     let user = |u: Option<UserId>| u.and_then(|u| users.get(&u).cloned()).unwrap_or_else(|| "?".into());
     let device = |d: Option<DeviceId>| d.and_then(|d| devices.get(&d).cloned()).unwrap_or_else(|| "?".into());
-    let villages = village_names(crate::admin::villages(&state.db, session.auth.commune).await.map_err(|e| fail(e.into()))?);
+    let villages =
+        village_names(crate::admin::villages(&state.db, session.auth.commune).await.map_err(|e| fail(e.into()))?);
     let fields = Field::of_kind(view.kind)
         .iter()
         .filter_map(|f| view.field_text(*f, lang).map(|t| FieldLine { label: f.label(lang), value: t.label }))
@@ -370,7 +371,8 @@ pub async fn approve(
     axum::Form(form): axum::Form<Plain>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    let _approved = api::approve(State(state), session.auth, Ok(Path(id))).await.map_err(|e| WebError::Api(e, session.lang))?;
+    let _approved =
+        api::approve(State(state), session.auth, Ok(Path(id))).await.map_err(|e| WebError::Api(e, session.lang))?;
     Ok(back_to(id))
 }
 

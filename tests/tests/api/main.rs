@@ -17,4 +17,5 @@ mod review;
 mod sync;
 mod upgrade;
 mod village_link;
+mod web;
 mod write_rules;
