@@ -14,6 +14,7 @@ pub mod config;
 pub mod credentials;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod duplicates;
 pub mod error;
 pub mod listener;

@@ -442,7 +442,7 @@ pub async fn audit_log(
     Ok(Json(admin::audit_page(&state.db, Some(auth.commune), q.after, limit).await?))
 }
 
-async fn admin_user_in_commune(
+pub(crate) async fn admin_user_in_commune(
     state: &AppState,
     auth: &AuthDevice,
     username: &str,

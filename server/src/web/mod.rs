@@ -9,11 +9,15 @@
 //! protected by a per-session CSRF token and an Origin check, session cookies HttpOnly and
 //! SameSite=Strict.
 
+pub mod admin;
 pub mod chart;
 pub mod dashboard;
 pub mod i18n;
 pub mod pages;
+pub mod qr;
+pub mod queues;
 pub mod records;
+pub mod reports;
 pub mod session;
 
 use crate::error::ApiError;
@@ -43,6 +47,19 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/records/{id}/approve", post(records::approve)),
         ("POST", "/records/{id}/return", post(records::return_record)),
         ("POST", "/records/{id}/resolve", post(records::resolve)),
+        ("POST", "/records/{id}/case-status", post(records::case_status)),
+        ("GET", "/queues", get(queues::page)),
+        ("POST", "/duplicates/merge", post(queues::merge)),
+        ("POST", "/duplicates/dismiss", post(queues::dismiss)),
+        ("GET", "/reports", get(reports::page)),
+        ("GET", "/reports/export", get(reports::export)),
+        ("GET", "/admin", get(admin::page)),
+        ("POST", "/admin/villages", post(admin::create_village)),
+        ("POST", "/admin/users", post(admin::create_user)),
+        ("POST", "/admin/users/{username}/enrolment-code", post(admin::enrolment_code)),
+        ("GET", "/admin/users/{username}/devices", get(admin::devices)),
+        ("POST", "/admin/devices/{id}/revoke", post(admin::revoke)),
+        ("GET", "/admin/audit", get(admin::audit)),
         ("GET", "/static/app.css", get(stylesheet)),
         ("GET", "/static/app.js", get(script)),
     ]
@@ -170,8 +187,14 @@ impl Page {
             if role != Role::Admin {
                 items.extend([("/", t.dashboard), ("/records", t.records)]);
             }
+            if matches!(role, Role::Reviewer | Role::GbvFocalPoint) {
+                items.extend([("/queues", t.queues), ("/reports", t.reports)]);
+            }
             if role == Role::GbvFocalPoint {
                 items.push(("/records?kind=gbv_referral", t.cases));
+            }
+            if role == Role::Admin {
+                items.extend([("/admin", t.admin), ("/admin/audit", t.audit_log)]);
             }
             let section = path.split('?').next().unwrap_or("/");
             items

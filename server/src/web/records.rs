@@ -207,6 +207,8 @@ struct RecordPage {
     deleted: bool,
     conflicts: Vec<ConflictBlock>,
     can_review: bool,
+    /// The case statuses a GBV focal point may set, with the current one marked.
+    case_statuses: Vec<(&'static str, &'static str, bool)>,
     history: Vec<HistoryLine>,
     done: bool,
 }
@@ -302,6 +304,14 @@ pub async fn page(
         deleted: view.deleted,
         conflicts,
         can_review: view.review_state == ReviewState::Submitted && may_review(&session, view.kind),
+        case_statuses: if view.kind == RecordKind::GbvReferral
+            && session.auth.role == sotay_sync_core::Role::GbvFocalPoint
+        {
+            use sotay_sync_core::schema::CaseStatus;
+            CaseStatus::ALL.iter().map(|c| (c.code(), c.label(lang), view.case_status == Some(*c))).collect()
+        } else {
+            Vec::new()
+        },
         history,
         done: q.done.is_some(),
     };
@@ -386,6 +396,29 @@ pub async fn return_record(
     session.check_csrf(&form.csrf)?;
     let body = ReturnRequest { comment: form.comment };
     let _returned = api::return_record(State(state), session.auth, Ok(Path(id)), Ok(Json(body)))
+        .await
+        .map_err(|e| WebError::Api(e, session.lang))?;
+    Ok(back_to(id))
+}
+
+/// The case status form.
+#[derive(Debug, Deserialize)]
+pub struct CaseStatusForm {
+    csrf: String,
+    case_status: String,
+}
+
+/// `POST /records/{id}/case-status`: a GBV focal point updates a case's status (audited by the
+/// API's handler, in the same transaction).
+pub async fn case_status(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<RecordId>,
+    axum::Form(form): axum::Form<CaseStatusForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let body = api::CaseStatusRequest { case_status: form.case_status };
+    let _updated = api::case_status(State(state), session.auth, Ok(Path(id)), Ok(Json(body)))
         .await
         .map_err(|e| WebError::Api(e, session.lang))?;
     Ok(back_to(id))

@@ -216,10 +216,17 @@ pub async fn login(
     }
 }
 
-/// The logout form.
+/// A form with only its CSRF token (logout, and actions without fields).
 #[derive(Debug, Deserialize)]
 pub struct CsrfOnly {
     csrf: String,
+}
+
+impl CsrfOnly {
+    /// The token sent.
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// `POST /logout`.

@@ -43,6 +43,8 @@ fn form(fields: &[(&str, &str)]) -> String {
 
 impl Browser {
     fn new(app: &TestApp) -> Browser {
+        // Installs the TLS crypto provider the phone's client uses (plain HTTP here all the same).
+        let _ = sotay_client::http::plain_client();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { base: app.base.clone(), http, cookies: Vec::new() }
     }
@@ -190,6 +192,7 @@ async fn every_html_route_against_every_role() {
     lan.device.submit(to_return, today, NOW_MS).unwrap();
     let case = lan.device.create(RecordKind::GbvReferral, &gbv_edits("TY-0009"), NOW_MS).unwrap();
     lan.sync().await;
+    let spare = app.device("minh").await.device.identity().device;
     let identities = ["anonymous", "lan", "reviewer", "focal", "admin"];
     let mut browsers = Vec::new();
     for who in identities {
@@ -218,6 +221,19 @@ async fn every_html_route_against_every_role() {
         ("POST", format!("/records/{to_return}/return"), [303, 403, 200, 403, 403]),
         ("POST", format!("{activity_path}/approve"), [303, 403, 200, 403, 403]),
         ("POST", format!("{activity_path}/resolve"), [303, 422, 422, 403, 403]),
+        ("POST", format!("{case_path}/case-status"), [303, 403, 403, 200, 403]),
+        ("GET", "/queues".into(), [303, 200, 200, 200, 403]),
+        ("POST", "/duplicates/merge".into(), [303, 403, 404, 403, 403]),
+        ("POST", "/duplicates/dismiss".into(), [303, 403, 404, 403, 403]),
+        ("GET", "/reports".into(), [303, 403, 200, 200, 403]),
+        ("GET", "/reports/export?format=csv".into(), [303, 403, 200, 200, 403]),
+        ("GET", "/admin".into(), [303, 403, 403, 403, 200]),
+        ("GET", "/admin/audit?action=login.".into(), [303, 403, 403, 403, 200]),
+        ("POST", "/admin/villages".into(), [303, 403, 403, 403, 200]),
+        ("POST", "/admin/users".into(), [303, 403, 403, 403, 200]),
+        ("POST", "/admin/users/lan/enrolment-code".into(), [303, 403, 403, 403, 200]),
+        ("GET", "/admin/users/lan/devices".into(), [303, 403, 403, 403, 200]),
+        ("POST", format!("/admin/devices/{spare}/revoke"), [303, 403, 403, 403, 200]),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for (method, path, expected) in &rows {
@@ -233,15 +249,25 @@ async fn every_html_route_against_every_role() {
                 b.get(path).await
             } else {
                 let token = session_csrf(&app, b).await;
+                let (first, second) = (activity.to_string(), to_return.to_string());
+                let new_user = format!("new.{who}");
                 let fields: Vec<(&str, &str)> = match path.rsplit('/').next() {
                     Some("return") => vec![("csrf", &token), ("comment", "thiếu số liệu")],
                     Some("resolve") => vec![("csrf", &token), ("field", "attendance_female"), ("choice", "0")],
+                    Some("case-status") => vec![("csrf", &token), ("case_status", "receiving_support")],
+                    Some("merge" | "dismiss") => vec![("csrf", &token), ("first", &first), ("second", &second)],
+                    Some("villages") => vec![("csrf", &token), ("name", "Thôn Mới")],
+                    Some("users") => {
+                        vec![("csrf", &token), ("username", &new_user), ("display_name", "Mới"), ("role", "reviewer")]
+                    }
+                    Some("revoke") => vec![("csrf", &token), ("username", "minh")],
                     _ => vec![("csrf", &token)],
                 };
                 b.post(path, &fields).await
             };
-            // An action that succeeded answers 303 to the record's page with `done`.
-            let status = if answer.status == 303 && answer.location.ends_with("?done=1") { 200 } else { answer.status };
+            // An action that succeeded answers 303 to the page that shows its outcome.
+            let done = answer.status == 303 && !answer.location.starts_with("/login") && *method == "POST";
+            let status = if done { 200 } else { answer.status };
             assert_eq!(status, expected[i], "{method} {path} as {who}: {}", answer.body);
             if status >= 400 {
                 assert!(
@@ -384,4 +410,109 @@ async fn the_dashboard_counts_what_the_records_hold_and_hides_small_gbv_numbers_
     let page = focal.get(&format!("/?year={year}")).await.body;
     assert_eq!(figure(&page, "gbv"), "1", "a focal point sees the exact count");
     assert!(page.len() < 100 * 1024, "a page stays under 100 KB");
+}
+
+#[tokio::test]
+async fn an_admin_enrols_a_phone_from_the_page_and_a_reviewer_merges_duplicates_and_downloads_the_report() {
+    let app = spawn_app().await;
+    app.commune().await;
+    // The admin adds a collaborator and issues a code; the code enrols a phone.
+    let mut admin = Browser::new(&app);
+    admin.sign_in(&app, "admin").await;
+    let page = admin.get("/admin").await;
+    assert!(page.body.contains("Thôn Đông"), "{}", page.body);
+    let csrf = Browser::csrf(&page.body);
+    let village = {
+        let at = page.body.find("<option value=\"").unwrap();
+        let rest = &page.body[at..];
+        // The first village option after the "none" one.
+        let opts: Vec<&str> = rest.split("<option value=\"").skip(1).map(|o| o.split('"').next().unwrap()).collect();
+        opts.into_iter().find(|o| o.len() == 36).unwrap().to_string()
+    };
+    let a = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "thu"),
+                ("display_name", "Chị Thu"),
+                ("role", "collaborator"),
+                ("village", &village),
+            ],
+        )
+        .await;
+    assert_eq!((a.status, a.location.as_str()), (303, "/admin"), "{}", a.body);
+    let taken = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "thu"),
+                ("display_name", "x"),
+                ("role", "collaborator"),
+                ("village", &village),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, 409, "a user name is unique");
+    let a = admin.post("/admin/users/thu/enrolment-code", &[("csrf", &csrf)]).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("<svg class=\"qr\""), "the code as a QR code");
+    let code = a.body.split("data-code>").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let client = sotay_client::Client::new(&app.base).unwrap();
+    let enrolled = client.enrol(&code, "Điện thoại của Thu", None).await.unwrap();
+    assert_eq!(enrolled.role, sotay_sync_core::Role::Collaborator);
+    let devices = admin.get("/admin/users/thu/devices").await;
+    assert!(devices.body.contains("Điện thoại của Thu"));
+    let a = admin
+        .post(&format!("/admin/devices/{}/revoke", enrolled.device_id), &[("csrf", &csrf), ("username", "thu")])
+        .await;
+    assert_eq!(a.status, 303);
+    let audit = admin.get("/admin/audit?action=enrolment_code.").await;
+    assert!(audit.body.contains("enrolment_code.issue"), "{}", audit.body);
+    assert!(!audit.body.contains("login.success"), "the filter keeps to the action asked");
+
+    // Two phones log the same session: a suspected pair, merged in the page taking one value
+    // from the other record.
+    let mut lan = app.device("lan").await;
+    let mut hoa = app.device("hoa").await;
+    let first = lan.add_activity(20, 10);
+    let second = hoa.add_activity(21, 10);
+    lan.sync().await;
+    hoa.sync().await;
+    let mut reviewer = Browser::new(&app);
+    reviewer.sign_in(&app, "reviewer").await;
+    let queues = reviewer.get("/queues").await;
+    let (keep, drop) = if first < second { (first, second) } else { (second, first) };
+    assert!(queues.body.contains(&format!("name=\"second\" value=\"{drop}\"")), "{}", queues.body);
+    let csrf = Browser::csrf(&queues.body);
+    let (keep_s, drop_s) = (keep.to_string(), drop.to_string());
+    let a = reviewer
+        .post(
+            "/duplicates/merge",
+            &[("csrf", &csrf), ("first", &keep_s), ("second", &drop_s), ("f_attendance_female", "second")],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    lan.sync().await;
+    let views = lan.views();
+    let kept = views.iter().find(|v| v.id == keep).unwrap();
+    let dropped_female = if drop == second { 21 } else { 20 };
+    assert_eq!(kept.attendance_female, Some(dropped_female), "the value taken from the other record");
+    assert!(views.iter().find(|v| v.id == drop).is_none_or(|v| v.deleted), "the other record is deleted");
+
+    // The report page and its download: the same figures as the page.
+    let year = sotay_sync_core::Date::from_unix_ms(NOW_MS).year;
+    let page = reviewer.get(&format!("/reports?period=year&year={year}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-table="), "{}", page.body);
+    let file = reviewer.get(&format!("/reports/export?period=year&year={year}&format=xlsx")).await;
+    assert_eq!(file.status, 200);
+    assert!(file.headers["content-disposition"].to_str().unwrap().contains(".xlsx"));
+    let csv = reviewer.get(&format!("/reports/export?period=year&year={year}&format=csv")).await;
+    assert!(
+        csv.body.contains(&kept.attendance_female.unwrap().to_string()) || csv.body.contains("Tổng"),
+        "{}",
+        csv.body
+    );
 }
