@@ -44,6 +44,10 @@ async fn main() -> anyhow::Result<()> {
     let metrics = tokio::spawn(sotay_server::serve_metrics(metrics, state.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "Sổ Tay server listening");
+    if config.demo {
+        // Printed for the person at the terminal: where the web app is.
+        println!("Open http://{}/ in a browser and sign in with one of the logins above.", listener.local_addr()?);
+    }
     sotay_server::serve(listener, state, shutdown_signal()).await?;
     metrics.abort();
     tracing::info!("stopped");

@@ -66,7 +66,8 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
 }
 
 /// Headers of every web answer: what the browser may load and run (only this site's own files:
-/// no inline script or style), no framing, no sniffing, no referrer, and pages never cached.
+/// no inline script or style), no framing, no sniffing, no referrer to other sites, and pages
+/// never cached.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/static/");
     let mut resp = next.run(req).await;
@@ -82,7 +83,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     );
     set(h, "x-frame-options", "DENY");
     set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "no-referrer");
+    // Same-origin, not no-referrer: with no-referrer, browsers send `Origin: null` on forms.
+    set(h, "referrer-policy", "same-origin");
     if !is_asset && !h.contains_key(CACHE_CONTROL) {
         set(h, "cache-control", "no-store");
     }

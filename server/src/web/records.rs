@@ -248,9 +248,20 @@ pub async fn page(
     let device = |d: Option<DeviceId>| d.and_then(|d| devices.get(&d).cloned()).unwrap_or_else(|| "?".into());
     let villages =
         village_names(crate::admin::villages(&state.db, session.auth.commune).await.map_err(|e| fail(e.into()))?);
+    let units = crate::admin::units(&state.db, session.auth.commune).await.map_err(|e| fail(e.into()))?;
     let fields = Field::of_kind(view.kind)
         .iter()
-        .filter_map(|f| view.field_text(*f, lang).map(|t| FieldLine { label: f.label(lang), value: t.label }))
+        .filter_map(|f| {
+            let text = view.field_text(*f, lang)?;
+            // A unit is stored as its code; people read its name.
+            let value = match f {
+                Field::Unit => {
+                    units.iter().find(|(code, _)| *code == text.value).map_or(text.label, |(_, n)| n.clone())
+                }
+                _ => text.label,
+            };
+            Some(FieldLine { label: f.label(lang), value })
+        })
         .collect();
     let conflicts = view
         .conflicts
