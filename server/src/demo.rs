@@ -1,6 +1,7 @@
 //! `sotay-server --demo`: seeds an empty database with a demo commune, so a newcomer sees
 //! something real at once: villages, units, users, a year of realistic records made on simulated
-//! phones, some submitted and approved, some edited concurrently into conflicts, some entered twice.
+//! phones, some submitted, approved or returned, some edited concurrently into conflicts, some entered
+//! twice, most villages on time for the reporting deadline and two late.
 //!
 //! Records go through the real ingest, exactly as phones' pushes do. A database that already holds
 //! a commune is never touched.
@@ -189,22 +190,63 @@ pub async fn seed(state: &AppState, size: DemoSize) -> anyhow::Result<Option<Dem
         }
         a.push(state).await?;
 
-        // The office approves some submitted records.
+        // The office approves some submitted records and returns a few with a comment.
         for id in ids.iter().skip(20).step_by(3).take(60) {
-            approve(state, &mut reviewer_phone, *id, now + 2).await?;
+            review(state, &mut reviewer_phone, *id, now + 2, None).await?;
+        }
+        for id in ids.iter().skip(21).step_by(37).take(3) {
+            let comment = "Thiếu số người dân tộc thiểu số tham dự; bổ sung rồi gửi lại.";
+            review(state, &mut reviewer_phone, *id, now + 2, Some(comment)).await?;
+        }
+        // Most villages report each record the day after it happened, as if their phones had
+        // synced then (the demo is seeded in one go); the last two report late, today.
+        if v < VILLAGES.len() - 2 {
+            report_promptly(state, village, now).await?;
         }
     }
     Ok(Some(DemoSummary { logins, records }))
 }
 
-async fn approve(state: &AppState, reviewer: &mut Phone, id: RecordId, now: i64) -> anyhow::Result<()> {
+/// Dates the first storing of a village's records to the day after each was held (or reported),
+/// when that is in the past: the completeness page then shows villages on time and late.
+async fn report_promptly(state: &AppState, village: sotay_sync_core::VillageId, now: i64) -> anyhow::Result<()> {
+    let rows = sqlx::query("SELECT record_id, event_date FROM record_facts WHERE village_id = $1")
+        .bind(village.as_bytes().as_slice())
+        .fetch_all(&state.db.read)
+        .await?;
+    let mut tx = state.db.begin_write().await?;
+    for row in rows {
+        let Some(day) = row.get::<Option<String>, _>(1).and_then(|d| d.parse::<Date>().ok()) else { continue };
+        let next_day = (day.days_since_epoch() + 1) * 86_400_000;
+        sqlx::query("UPDATE record_facts SET first_stored_at = $1 WHERE record_id = $2")
+            .bind(next_day.min(now))
+            .bind(row.get::<Vec<u8>, _>(0))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The reviewer approves a submitted record, or returns it with a comment.
+async fn review(
+    state: &AppState,
+    reviewer: &mut Phone,
+    id: RecordId,
+    now: i64,
+    returned: Option<&str>,
+) -> anyhow::Result<()> {
     let doc: Vec<u8> = sqlx::query("SELECT doc FROM records WHERE id = $1")
         .bind(id.as_bytes().as_slice())
         .fetch_one(&state.db.read)
         .await?
         .get(0);
     let mut record = Record::load(&doc, Some(Editor { device: reviewer.auth.device, user: reviewer.auth.user }))?;
-    if let Ok(change) = record.approve(now) {
+    let change = match returned {
+        None => record.approve(now),
+        Some(comment) => record.return_to_author(comment, now),
+    };
+    if let Ok(change) = change {
         let push = [RecordChanges { record: id.as_bytes().to_vec(), changes: vec![ChangeBytes(change)] }];
         // Approving is a web-session action (sotay_sync_core::rules), as in the reviewers' app.
         ingest(state, &reviewer.auth, &push, Channel::Api).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -64,7 +64,7 @@ pub async fn audit_search(
     let rows = sqlx::query(
         "SELECT a.id, a.at, u.username, a.device_id, a.action, a.record_id, a.detail FROM audit_log a
          LEFT JOIN users u ON u.id = a.actor_user
-         WHERE a.id < $1 AND substr(a.action, 1, $2) = $3
+         WHERE a.id < $1 AND substr(a.action, 1, CAST($2 AS INTEGER)) = $3
            AND (a.actor_user IN (SELECT id FROM users WHERE commune_id = $4)
              OR a.device_id IN (SELECT d.id FROM devices d JOIN users u2 ON u2.id = d.user_id WHERE u2.commune_id = $4))
          ORDER BY a.id DESC LIMIT $5",

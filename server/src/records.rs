@@ -84,25 +84,54 @@ pub struct Page {
     pub from: Option<Date>,
     /// … and on or before this day.
     pub to: Option<Date>,
-    /// Records after this id.
+    /// The order of the page.
+    pub sort: Sort,
+    /// Records after this one in that order: its id, and for the orders by date its date.
     pub after: Option<RecordId>,
+    /// The date of `after`, for the orders by date (`None`: an undated record).
+    pub after_date: Option<Date>,
     /// At most this many.
     pub limit: i64,
+}
+
+/// The order of a page of records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// As they were created (record ids are time-ordered).
+    #[default]
+    Created,
+    /// By the day held (or reported), the latest first.
+    DateDesc,
+    /// By the day held (or reported), the earliest first.
+    DateAsc,
 }
 
 /// A page of the records the caller may read, by id: what it may read is decided in the query
 /// (derived from the policy), so a page is full unless it is the last.
 pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Stored>> {
-    let filter = policy::read_filter(auth, 9);
+    let filter = policy::read_filter(auth, 10);
+    // Keyset paging in every order: after ($9 = date, $3 = id) of the last record shown.
+    let day = "COALESCE(f.event_date, '')";
+    let (after, order) = match p.sort {
+        Sort::Created => ("r.id > $3".to_string(), "r.id".to_string()),
+        Sort::DateDesc => {
+            (format!("($9 IS NULL OR {day} < $9 OR ({day} = $9 AND r.id > $3))"), format!("{day} DESC, r.id"))
+        }
+        Sort::DateAsc => (format!("($9 IS NULL OR {day} > $9 OR ({day} = $9 AND r.id > $3))"), format!("{day}, r.id")),
+    };
     let sql = format!(
         "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.view
          FROM records r LEFT JOIN record_facts f ON f.record_id = r.id
-         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND r.id > $3
+         WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND {after}
            AND ($5 IS NULL OR f.review_state = $5) AND ($6 = FALSE OR f.conflicted = TRUE)
            AND ($7 IS NULL OR f.event_date >= $7) AND ($8 IS NULL OR f.event_date <= $8) AND {}
-         ORDER BY r.id LIMIT $4",
+         ORDER BY {order} LIMIT $4",
         filter.sql
     );
+    let after_date = match (p.sort, p.after) {
+        (Sort::Created, _) | (_, None) => None,
+        (_, Some(_)) => Some(p.after_date.map(|d| d.to_string()).unwrap_or_default()),
+    };
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(p.kind.map(|k| k.code()))
         .bind(p.village.map(|v| v.as_bytes().to_vec()))
@@ -111,7 +140,8 @@ pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Sto
         .bind(p.review.map(|r| r.code()))
         .bind(p.conflicted)
         .bind(p.from.map(|d| d.to_string()))
-        .bind(p.to.map(|d| d.to_string()));
+        .bind(p.to.map(|d| d.to_string()))
+        .bind(after_date);
     for b in filter.binds {
         query = query.bind(b);
     }

@@ -63,7 +63,7 @@ pub async fn dashboard(db: &Db, commune: CommuneId, year: u16) -> anyhow::Result
     let (from, to) = (format!("{year:04}-01-01"), format!("{year:04}-12-31"));
     let rows = sqlx::query(
         "SELECT village_id, substr(event_date, 6, 2), CASE WHEN activity_type = 'training' THEN 1 ELSE 0 END, COUNT(*),
-                COALESCE(SUM(female), 0), COALESCE(SUM(male), 0)
+                CAST(COALESCE(SUM(female), 0) AS BIGINT), CAST(COALESCE(SUM(male), 0) AS BIGINT)
          FROM record_facts
          WHERE commune_id = $1 AND kind = 'activity' AND deleted = FALSE AND event_date >= $2 AND event_date <= $3
          GROUP BY village_id, substr(event_date, 6, 2), CASE WHEN activity_type = 'training' THEN 1 ELSE 0 END",

@@ -52,6 +52,7 @@ struct UserShown {
 struct AdminPage {
     p: Page,
     villages: Vec<(String, String)>,
+    units: Vec<(String, String)>,
     users: Vec<UserShown>,
     roles: Vec<(&'static str, &'static str)>,
 }
@@ -63,10 +64,12 @@ pub async fn page(State(state): State<AppState>, session: Session) -> Result<Res
     let commune = session.auth.commune;
     let villages = admin::villages(&state.db, commune).await.map_err(internal(lang))?;
     let users = crate::directory::users(&state.db, commune).await.map_err(internal(lang))?;
+    let units = admin::units(&state.db, commune).await.map_err(|e| fail(lang)(e.into()))?;
     let t = super::i18n::texts(lang);
     let page = AdminPage {
         p: session.page(t.admin, "/admin"),
         villages: villages.into_iter().map(|(id, name)| (id.to_string(), name)).collect(),
+        units,
         users: users
             .into_iter()
             .map(|u| UserShown {
@@ -103,6 +106,33 @@ pub async fn create_village(
         return Err(WebError::Api(ApiError::BadRequest("a village name is 1 to 100 characters".into()), session.lang));
     }
     admin::create_village(&state.db, session.auth.commune, name).await.map_err(internal(session.lang))?;
+    Ok(Redirect::to("/admin").into_response())
+}
+
+/// The new unit form.
+#[derive(Debug, Deserialize)]
+pub struct UnitForm {
+    csrf: String,
+    code: String,
+    name: String,
+}
+
+/// `POST /admin/units`: an organising unit (its code is what records carry).
+pub async fn create_unit(
+    State(state): State<AppState>,
+    session: Session,
+    axum::Form(form): axum::Form<UnitForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    admin_only(&session)?;
+    let (code, name) = (form.code.trim(), form.name.trim());
+    let code_ok =
+        !code.is_empty() && code.len() <= 32 && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !code_ok || name.is_empty() || name.chars().count() > 100 {
+        let why = "a unit has a code of 1 to 32 lower-case letters or digits and a name of 1 to 100 characters";
+        return Err(WebError::Api(ApiError::BadRequest(why.into()), session.lang));
+    }
+    admin::create_unit(&state.db, session.auth.commune, code, name).await.map_err(internal(session.lang))?;
     Ok(Redirect::to("/admin").into_response())
 }
 

@@ -55,6 +55,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("GET", "/reports/export", get(reports::export)),
         ("GET", "/admin", get(admin::page)),
         ("POST", "/admin/villages", post(admin::create_village)),
+        ("POST", "/admin/units", post(admin::create_unit)),
         ("POST", "/admin/users", post(admin::create_user)),
         ("POST", "/admin/users/{username}/enrolment-code", post(admin::enrolment_code)),
         ("GET", "/admin/users/{username}/devices", get(admin::devices)),

@@ -39,7 +39,11 @@ pub struct ListQuery {
     #[serde(default)]
     to: String,
     #[serde(default)]
+    sort: String,
+    #[serde(default)]
     after: String,
+    #[serde(default)]
+    after_date: String,
 }
 
 fn parse<T>(text: &str, read: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
@@ -58,7 +62,14 @@ impl ListQuery {
             conflicted: !self.conflicts.is_empty(),
             from: parse(&self.from, |d| d.parse::<Date>().ok())?,
             to: parse(&self.to, |d| d.parse::<Date>().ok())?,
+            sort: match self.sort.as_str() {
+                "" | "created" => records::Sort::Created,
+                "date_desc" => records::Sort::DateDesc,
+                "date_asc" => records::Sort::DateAsc,
+                other => return Err(ApiError::BadRequest(format!("a filter is not valid: {other:?}"))),
+            },
             after: parse(&self.after, |a| a.parse::<RecordId>().ok())?,
+            after_date: parse(&self.after_date, |d| d.parse::<Date>().ok())?,
             limit: PAGE + 1,
         })
     }
@@ -72,6 +83,7 @@ impl ListQuery {
             ("conflicts", &self.conflicts),
             ("from", &self.from),
             ("to", &self.to),
+            ("sort", &self.sort),
         ]
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -102,6 +114,7 @@ struct ListPage {
     q: ListQuery,
     kinds: Vec<(&'static str, &'static str)>,
     states: Vec<(&'static str, &'static str)>,
+    sorts: Vec<(&'static str, &'static str)>,
     villages: Vec<(String, String)>,
     rows: Vec<Row>,
     next: Option<String>,
@@ -127,13 +140,17 @@ pub async fn list(
     let names = village_names(villages.clone());
     let rows = views.iter().map(|v| row(v, &names, lang)).collect();
     let filters = q.filters();
-    let next = views.last().filter(|_| more).map(|last| format!("/records?{filters}&after={}", last.id));
+    let next = views.last().filter(|_| more).map(|last| {
+        let day = last.held_on.or(last.reported_on).map(|d| d.to_string()).unwrap_or_default();
+        format!("/records?{filters}&after={}&after_date={day}", last.id)
+    });
     let first = (!q.after.is_empty()).then(|| format!("/records?{filters}"));
     let t = super::i18n::texts(lang);
     let page = ListPage {
         p: session.page(t.records, &format!("/records?{filters}")),
         kinds: RecordKind::ALL.iter().map(|k| (k.code(), k.label(lang))).collect(),
         states: ReviewState::ALL.iter().map(|s| (s.code(), s.label(lang))).collect(),
+        sorts: vec![("created", t.sort_created), ("date_desc", t.sort_date_desc), ("date_asc", t.sort_date_asc)],
         villages: villages.into_iter().map(|(id, name)| (id.to_string(), name)).collect(),
         q,
         rows,

@@ -230,6 +230,7 @@ async fn every_html_route_against_every_role() {
         ("GET", "/admin".into(), [303, 403, 403, 403, 200]),
         ("GET", "/admin/audit?action=login.".into(), [303, 403, 403, 403, 200]),
         ("POST", "/admin/villages".into(), [303, 403, 403, 403, 200]),
+        ("POST", "/admin/units".into(), [303, 403, 403, 403, 200]),
         ("POST", "/admin/users".into(), [303, 403, 403, 403, 200]),
         ("POST", "/admin/users/lan/enrolment-code".into(), [303, 403, 403, 403, 200]),
         ("GET", "/admin/users/lan/devices".into(), [303, 403, 403, 403, 200]),
@@ -257,6 +258,7 @@ async fn every_html_route_against_every_role() {
                     Some("case-status") => vec![("csrf", &token), ("case_status", "receiving_support")],
                     Some("merge" | "dismiss") => vec![("csrf", &token), ("first", &first), ("second", &second)],
                     Some("villages") => vec![("csrf", &token), ("name", "Thôn Mới")],
+                    Some("units") => vec![("csrf", &token), ("code", "doanthanhnien"), ("name", "Đoàn Thanh niên")],
                     Some("users") => {
                         vec![("csrf", &token), ("username", &new_user), ("display_name", "Mới"), ("role", "reviewer")]
                     }
@@ -515,4 +517,48 @@ async fn an_admin_enrols_a_phone_from_the_page_and_a_reviewer_merges_duplicates_
         "{}",
         csv.body
     );
+}
+
+#[tokio::test]
+async fn the_records_list_sorts_by_date_and_pages_through_every_record_once() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut lan = app.device("lan").await;
+    for i in 0..57u32 {
+        let id = lan.add_activity(i, 1);
+        // Ten days, several records on each: ties broken by id across page boundaries.
+        lan.device.edit(id, &[Edit::HeldOn(Date::new(2026, 10, 1 + (i * 7 % 10) as u8).unwrap())], NOW_MS).unwrap();
+    }
+    lan.sync().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&app, "reviewer").await;
+    for (sort, descending) in [("date_desc", true), ("date_asc", false)] {
+        let mut path = format!("/records?sort={sort}");
+        let (mut seen, mut dates, mut pages) = (Vec::new(), Vec::new(), 0);
+        loop {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            pages += 1;
+            assert!(pages <= 3, "{sort}: the pages do not end: {path}");
+            for row in page.body.split("<tr><td><a href=\"/records/").skip(1) {
+                seen.push(row[..36].to_string());
+                dates.push(row.split("\">").nth(1).unwrap().split('<').next().unwrap().to_string());
+            }
+            match page.body.split("rel=\"next\"").next().and_then(|b| b.rsplit("<a href=\"").next()) {
+                Some(next) if page.body.contains("rel=\"next\"") => {
+                    path = next.split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&")
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(pages, 2, "{sort}: 57 records on pages of 50");
+        let unique: std::collections::BTreeSet<_> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (57, 57), "{sort}: every record once");
+        let mut sorted = dates.clone();
+        sorted.sort();
+        if descending {
+            sorted.reverse();
+        }
+        assert_eq!(dates, sorted, "{sort}: in date order across the pages");
+    }
 }
