@@ -45,6 +45,11 @@ pub async fn password_login(
     username: &str,
     password: String,
 ) -> Result<(UserId, DeviceId), ApiError> {
+    // Bounded before anything is looked up or counted: a name longer than any account's cannot
+    // match, and must not become a throttle key or an audit row.
+    if username.trim().is_empty() || username.trim().chars().count() > 64 || password.len() > 1024 {
+        return Err(ApiError::BadRequest("username must be 1 to 64 characters, password at most 1024 bytes".into()));
+    }
     let now = crate::now_ms();
     let ip = addr.ip().to_string();
     let account = credentials::account(&state.db, username.trim()).await?;

@@ -66,7 +66,9 @@ impl Instance {
 
     /// Starts one on `port` with more flags and waits until `/readyz` answers.
     pub async fn start_with(db_url: &str, port: u16, flags: &[&str]) -> Instance {
-        let child = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+        // A long run may name a copy of the binary, so that rebuilding meanwhile does not touch it.
+        let binary = std::env::var("SOTAY_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sotay-server").into());
+        let child = Command::new(binary)
             .args(["--database-url", db_url, "--bind", &format!("127.0.0.1:{port}"), "--metrics-bind", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "warn")

@@ -4,6 +4,7 @@ mod abuse;
 mod access;
 mod auth;
 mod backup;
+mod bad_input;
 mod budgets;
 mod demo;
 mod observability;
