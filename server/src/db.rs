@@ -126,12 +126,26 @@ impl Db {
     /// from the start (SQLite) so it never fails half-way on a lock upgrade.
     pub async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Any>> {
         let started = std::time::Instant::now();
-        let tx = match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.write.begin().await,
-        };
+        let mut tx = self.begin_on_writer().await;
+        if matches!(tx, Err(sqlx::Error::InvalidSavePointStatement)) {
+            // A transaction that failed half-way (the disk filled up during its COMMIT) can leave
+            // the writer connection inside it. That connection is closed; the pool opens a fresh
+            // one, and SQLite rolls back what the old one left unfinished.
+            tracing::warn!("the writer connection was left inside a failed transaction: reopening it");
+            if let Ok(conn) = self.write.acquire().await {
+                let _ = conn.close().await;
+            }
+            tx = self.begin_on_writer().await;
+        }
         self.write_wait.observe(started.elapsed().as_secs_f64());
         tx
+    }
+
+    async fn begin_on_writer(&self) -> sqlx::Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
     }
 
     /// Whether the database answers (a reader runs `SELECT 1`).
@@ -190,9 +204,11 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // SQLite reports the extended result code as a number: its low byte is the primary
-            // code, 5 SQLITE_BUSY or 6 SQLITE_LOCKED.
-            code.parse::<u32>().map(|n| matches!(n & 0xff, 5 | 6)).unwrap_or(false)
-                || matches!(&*code, "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03")
+            // code, 5 SQLITE_BUSY, 6 SQLITE_LOCKED or 13 SQLITE_FULL (the disk is full: nothing
+            // was written, the phone tries again once there is room). PostgreSQL: serialization,
+            // deadlock, lock, shutdown and disk-full codes, and every connection error (08…).
+            code.parse::<u32>().map(|n| matches!(n & 0xff, 5 | 6 | 13)).unwrap_or(false)
+                || matches!(&*code, "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "53100")
                 || code.starts_with("08")
         }),
         _ => false,
