@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod bad_input;
 mod budgets;
+mod clocks;
 mod demo;
 mod observability;
 mod pending;
