@@ -121,8 +121,10 @@ async fn crash_loop(db_url: &str, devices: usize, kills: usize, seed: u64) -> Fi
                 })
             })
             .collect();
-        // Not waiting for an event: choosing a random instant to crash at.
-        tokio::time::sleep(Duration::from_millis(rng.next() % 250)).await;
+        // Not waiting for an event: choosing a random instant to crash at, from the first
+        // bytes of the syncs to after most of them have finished (so work gets through and the
+        // phones do not only pile it up).
+        tokio::time::sleep(Duration::from_millis(rng.next() % 1500)).await;
         server.kill();
         for t in tasks {
             phones.push(t.await.unwrap());
