@@ -204,10 +204,11 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // SQLite reports the extended result code as a number: its low byte is the primary
-            // code, 5 SQLITE_BUSY, 6 SQLITE_LOCKED or 13 SQLITE_FULL (the disk is full: nothing
-            // was written, the phone tries again once there is room). PostgreSQL: serialization,
+            // code, 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 10 SQLITE_IOERR or 13 SQLITE_FULL (the disk
+            // failed a write or is full: the transaction is rolled back, nothing was written, and
+            // the phone tries again later). PostgreSQL: serialization,
             // deadlock, lock, shutdown and disk-full codes, and every connection error (08…).
-            code.parse::<u32>().map(|n| matches!(n & 0xff, 5 | 6 | 13)).unwrap_or(false)
+            code.parse::<u32>().map(|n| matches!(n & 0xff, 5 | 6 | 10 | 13)).unwrap_or(false)
                 || matches!(&*code, "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "53100")
                 || code.starts_with("08")
         }),
