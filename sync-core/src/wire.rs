@@ -247,7 +247,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], max_payload: usize) -> Result<T,
     let cbor: &[u8] = if flags & FLAG_DEFLATE != 0 {
         let mut out = Vec::new();
         flate2::read::DeflateDecoder::new(payload)
-            .take(max_payload as u64 + 1)
+            .take((max_payload as u64).saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|e| WireError::Deflate(e.to_string()))?;
         inflated = out;
