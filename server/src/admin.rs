@@ -396,23 +396,36 @@ pub async fn audit_page(db: &Db, commune: Option<CommuneId>, after: i64, limit: 
     .bind(limit + 1)
     .fetch_all(&db.read)
     .await?;
-    let uuid = |b: Option<Vec<u8>>| b.and_then(|b| Uuid::from_slice(&b).ok()).map(|u| u.to_string());
+    Ok(audit_page_of(&rows, limit, |r| uuid_text(r.get(2))))
+}
+
+fn uuid_text(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.and_then(|b| Uuid::from_slice(&b).ok()).map(|u| u.to_string())
+}
+
+/// A page of audit entries from rows of (id, at, user, device, action, record, detail), fetched
+/// one past `limit` to know whether there is more; `user` reads the user column.
+pub(crate) fn audit_page_of(
+    rows: &[sqlx::any::AnyRow],
+    limit: i64,
+    user: impl Fn(&sqlx::any::AnyRow) -> Option<String>,
+) -> AuditPage {
     let mut entries: Vec<AuditEntry> = rows
-        .into_iter()
+        .iter()
         .map(|r| AuditEntry {
             id: r.get(0),
             at: r.get(1),
-            user: uuid(r.get(2)),
-            device: uuid(r.get(3)),
+            user: user(r),
+            device: uuid_text(r.get(3)),
             action: r.get(4),
-            record: uuid(r.get(5)),
+            record: uuid_text(r.get(5)),
             detail: r.get(6),
         })
         .collect();
     let more = entries.len() as i64 > limit;
     entries.truncate(limit as usize);
     let next_cursor = more.then(|| entries.last().map(|e| e.id)).flatten();
-    Ok(AuditPage { entries, next_cursor })
+    AuditPage { entries, next_cursor }
 }
 
 /// The whole audit log, oldest first (for the operator's command line).

@@ -2,11 +2,10 @@
 //! and the audit log searched newest first by action. Writes (creating villages and users,
 //! enrolment codes, revocation) are `admin`'s; this module only reads, always within one commune.
 
-use crate::admin::{AuditEntry, AuditPage};
+use crate::admin::AuditPage;
 use crate::db::Db;
 use sotay_sync_core::{Coded, CommuneId, Role};
 use sqlx::Row;
-use uuid::Uuid;
 
 /// A user of the commune.
 #[derive(Debug, Clone)]
@@ -76,21 +75,5 @@ pub async fn audit_search(
     .bind(limit + 1)
     .fetch_all(&db.read)
     .await?;
-    let uuid = |b: Option<Vec<u8>>| b.and_then(|b| Uuid::from_slice(&b).ok()).map(|u| u.to_string());
-    let mut entries: Vec<AuditEntry> = rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            id: r.get(0),
-            at: r.get(1),
-            user: r.get(2),
-            device: uuid(r.get(3)),
-            action: r.get(4),
-            record: uuid(r.get(5)),
-            detail: r.get(6),
-        })
-        .collect();
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next_cursor = more.then(|| entries.last().map(|e| e.id)).flatten();
-    Ok(AuditPage { entries, next_cursor })
+    Ok(crate::admin::audit_page_of(&rows, limit, |r| r.get(2)))
 }

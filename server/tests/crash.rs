@@ -10,11 +10,11 @@
 
 mod common;
 
-use common::{Instance, one_village_with_codes};
+use common::{Instance, Rng, one_village_with_codes};
 use sotay_client::Client;
-use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
+use sotay_sync_core::device::{Device, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::{Edit, VillageId, sample};
+use sotay_sync_core::{Edit, sample};
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -34,22 +34,6 @@ struct Figures {
     stored: i64,
     distinct: i64,
     max_seq: i64,
-}
-
-/// A small deterministic generator (xorshift), so a failing seed can be run again.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 fn kills() -> usize {
@@ -93,14 +77,8 @@ async fn crash_loop(db_url: &str, devices: usize, kills: usize, seed: u64) -> Fi
     let client = Client::new(&server.base).unwrap();
     let mut phones = Vec::new();
     for code in &codes {
-        let e = client.enrol(code, "phone", None).await.unwrap();
-        let identity = DeviceIdentity {
-            device: e.device_id,
-            user: e.user_id,
-            commune: e.commune_id,
-            village: e.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
-        };
-        phones.push(Phone { device: Device::new(identity, MemoryStore::default()), secret: e.device_secret });
+        let (device, secret) = common::enrol_phone(&client, code).await;
+        phones.push(Phone { device, secret });
     }
     let mut rng = Rng(seed);
     let mut made = 0;

@@ -9,9 +9,8 @@ mod common;
 
 use common::{Instance, one_village_with_codes};
 use sotay_client::{Client, ClientError};
-use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::{Edit, VillageId, sample};
+use sotay_sync_core::{Edit, sample};
 use sqlx::Row;
 use std::io::Write;
 use std::process::Command;
@@ -60,15 +59,8 @@ async fn a_full_disk_answers_503_acknowledges_nothing_and_recovers_when_space_re
     db.close().await;
     let server = Instance::start(&db_url).await;
     let client = Client::new(&server.base).unwrap();
-    let e = client.enrol(&codes[0], "phone", None).await.unwrap();
-    let identity = DeviceIdentity {
-        device: e.device_id,
-        user: e.user_id,
-        commune: e.commune_id,
-        village: e.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
-    };
-    let mut phone = Device::new(identity, MemoryStore::default());
-    let token = client.token(e.device_id, &e.device_secret).await.unwrap().access_token;
+    let (mut phone, secret) = common::enrol_phone(&client, &codes[0]).await;
+    let token = client.token(phone.identity().device, &secret).await.unwrap().access_token;
     // Some work stored while there is room.
     for i in 0..20 {
         phone.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS).unwrap();

@@ -9,9 +9,9 @@ mod common;
 
 use common::one_village_with_codes;
 use sotay_client::{Client, ClientError};
-use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
+use sotay_sync_core::device::{Device, MemoryStore};
+use sotay_sync_core::sample;
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::{VillageId, sample};
 use sqlx::Row;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -92,16 +92,7 @@ async fn writes_failing_at_the_nth_acknowledge_nothing_and_the_server_recovers()
         let client = Client::new(&base).unwrap();
         let (device, secret) = match phone.take() {
             Some(p) => p,
-            None => {
-                let e = client.enrol(&codes[0], "phone", None).await.unwrap();
-                let identity = DeviceIdentity {
-                    device: e.device_id,
-                    user: e.user_id,
-                    commune: e.commune_id,
-                    village: e.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
-                };
-                (Device::new(identity, MemoryStore::default()), e.device_secret)
-            }
+            None => common::enrol_phone(&client, &codes[0]).await,
         };
         let mut device = device;
         let token = client.token(device.identity().device, &secret).await.unwrap().access_token;

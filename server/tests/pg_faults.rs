@@ -10,9 +10,9 @@ mod common;
 
 use common::{Instance, one_village_with_codes};
 use sotay_client::{Client, ClientError};
-use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
+use sotay_sync_core::device::{Device, MemoryStore};
+use sotay_sync_core::sample;
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::{VillageId, sample};
 use sqlx::{Connection, Row};
 use std::time::Duration;
 
@@ -65,14 +65,8 @@ async fn cut_connections_and_a_restarted_postgres_lose_nothing_acknowledged() {
     let client = Client::new(&server.base).unwrap();
     let mut phones = Vec::new();
     for code in &codes {
-        let e = client.enrol(code, "phone", None).await.unwrap();
-        let identity = DeviceIdentity {
-            device: e.device_id,
-            user: e.user_id,
-            commune: e.commune_id,
-            village: e.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
-        };
-        phones.push(Phone { device: Device::new(identity, MemoryStore::default()), secret: e.device_secret });
+        let (device, secret) = common::enrol_phone(&client, code).await;
+        phones.push(Phone { device, secret });
     }
     let mut made = 0usize;
     let mut failures = Vec::new();

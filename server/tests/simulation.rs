@@ -10,10 +10,13 @@
 //! Every choice comes from the seed (phone ids too; record ids alone carry the clock), so a
 //! failing seed, printed with the failure, replays the same run:
 //! `SOTAY_SIM_SEED=<seed> cargo test -p sotay-server --test simulation -- --nocapture`.
-//! `SOTAY_SIM_SEEDS=<n>` runs more seeds (CI runs 1,000).
+//! `SOTAY_SIM_SEEDS=<n>` runs more seeds (CI runs 500, about three minutes of a debug build).
+
+mod common;
 
 use axum::body::Body;
 use axum::http::Request;
+use common::Rng;
 use sotay_server::admin::{self, DeviceKind, NewUser};
 use sotay_server::auth::{AuthDevice, Role};
 use sotay_server::config::Limits;
@@ -30,24 +33,9 @@ const NOW_MS: i64 = 1_795_651_200_000;
 const PHONES: usize = 3;
 const STEPS: usize = 40;
 
-/// xorshift: every choice of a run comes from it.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn uuid(&mut self) -> uuid::Uuid {
-        uuid::Uuid::from_u64_pair(self.next(), self.next())
-    }
+/// A random id from the run's generator.
+fn uuid(rng: &mut Rng) -> uuid::Uuid {
+    uuid::Uuid::from_u64_pair(rng.next(), rng.next())
 }
 
 struct Phone {
@@ -100,7 +88,7 @@ async fn run(seed: u64, dir: &std::path::Path) -> Result<(usize, usize), String>
     .unwrap();
     let mut phones = Vec::new();
     for p in 0..PHONES {
-        let device = DeviceId(rng.uuid());
+        let device = DeviceId(uuid(&mut rng));
         let auth = AuthDevice {
             device,
             user,
@@ -258,7 +246,7 @@ async fn seeded_runs_keep_every_property_of_sync() {
     let seeds: Vec<u64> = match std::env::var("SOTAY_SIM_SEED") {
         Ok(seed) => vec![seed.parse().expect("SOTAY_SIM_SEED is a number")],
         Err(_) => {
-            let n: u64 = std::env::var("SOTAY_SIM_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
+            let n: u64 = std::env::var("SOTAY_SIM_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(500);
             (1..=n).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect()
         }
     };

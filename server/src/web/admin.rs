@@ -29,13 +29,7 @@ fn internal(lang: Lang) -> impl Fn(anyhow::Error) -> WebError {
     move |e| WebError::Api(ApiError::from(e), lang)
 }
 
-/// A time in Vietnam.
-fn when(ms: i64) -> String {
-    let local = ms + 7 * 3600 * 1000;
-    let d = sotay_sync_core::Date::from_unix_ms(local);
-    let minutes = local.rem_euclid(86_400_000) / 60_000;
-    format!("{:02}/{:02}/{} {:02}:{:02}", d.day, d.month, d.year, minutes / 60, minutes % 60)
-}
+use super::local_time as when;
 
 /// A user row as shown.
 struct UserShown {

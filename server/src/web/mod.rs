@@ -150,6 +150,17 @@ pub fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// A time as people in Vietnam read it ("03/12/2026 14:05"); empty for no time.
+pub fn local_time(ms: i64) -> String {
+    if ms <= 0 {
+        return String::new();
+    }
+    let local = ms + 7 * 3600 * 1000;
+    let d = sotay_sync_core::Date::from_unix_ms(local);
+    let minutes = local.rem_euclid(86_400_000) / 60_000;
+    format!("{:02}/{:02}/{} {:02}:{:02}", d.day, d.month, d.year, minutes / 60, minutes % 60)
+}
+
 /// A link of the main menu.
 #[derive(Debug)]
 pub struct NavItem {

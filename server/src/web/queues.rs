@@ -110,6 +110,14 @@ pub async fn page(State(state): State<AppState>, session: Session) -> Result<Res
     Ok(html(&page))
 }
 
+/// The pair a merge or dismiss form names, once its CSRF token is checked.
+fn pair_form(session: &Session, form: &[(String, String)]) -> Result<(RecordId, RecordId), WebError> {
+    let get = |k: &str| form.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+    session.check_csrf(get("csrf"))?;
+    let bad = || WebError::Api(crate::error::ApiError::BadRequest("the pair is not valid".into()), session.lang);
+    Ok((get("first").parse().map_err(|_| bad())?, get("second").parse().map_err(|_| bad())?))
+}
+
 /// The merge form: the pair, and for each field that differs, whose value to keep.
 pub async fn merge(
     State(state): State<AppState>,
@@ -117,11 +125,7 @@ pub async fn merge(
     axum::Form(form): axum::Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let lang = session.lang;
-    let get = |k: &str| form.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str()).unwrap_or_default();
-    session.check_csrf(get("csrf"))?;
-    let bad = || WebError::Api(crate::error::ApiError::BadRequest("the pair is not valid".into()), lang);
-    let first: RecordId = get("first").parse().map_err(|_| bad())?;
-    let second: RecordId = get("second").parse().map_err(|_| bad())?;
+    let (first, second) = pair_form(&session, &form)?;
     let take: Vec<String> =
         form.iter().filter(|(k, v)| k.starts_with("f_") && v == "second").map(|(k, _)| k[2..].to_string()).collect();
     let body = actions::MergeRequest { keep: first, drop: second, take };
@@ -136,13 +140,8 @@ pub async fn dismiss(
     axum::Form(form): axum::Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let lang = session.lang;
-    let get = |k: &str| form.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str()).unwrap_or_default();
-    session.check_csrf(get("csrf"))?;
-    let bad = || WebError::Api(crate::error::ApiError::BadRequest("the pair is not valid".into()), lang);
-    let body = actions::DismissRequest {
-        first: get("first").parse().map_err(|_| bad())?,
-        second: get("second").parse().map_err(|_| bad())?,
-    };
+    let (first, second) = pair_form(&session, &form)?;
+    let body = actions::DismissRequest { first, second };
     let _done =
         actions::dismiss(State(state), session.auth, Ok(Json(body))).await.map_err(|e| WebError::Api(e, lang))?;
     Ok(Redirect::to("/queues").into_response())

@@ -236,16 +236,7 @@ pub struct RecordQuery {
     done: Option<String>,
 }
 
-/// A time in Vietnam, as people read it ("03/12/2026 14:05").
-fn when(ms: i64) -> String {
-    if ms <= 0 {
-        return String::new();
-    }
-    let local = ms + 7 * 3600 * 1000;
-    let d = Date::from_unix_ms(local);
-    let minutes = local.rem_euclid(86_400_000) / 60_000;
-    format!("{:02}/{:02}/{} {:02}:{:02}", d.day, d.month, d.year, minutes / 60, minutes % 60)
-}
+use super::local_time as when;
 
 /// `GET /records/{id}`.
 pub async fn page(

@@ -122,3 +122,36 @@ impl Instance {
         drop(self);
     }
 }
+
+/// A phone enrolled with a one-time code: its sync engine on a memory store, and its secret.
+pub async fn enrol_phone(
+    client: &sotay_client::Client,
+    code: &str,
+) -> (sotay_sync_core::device::Device<sotay_sync_core::device::MemoryStore>, String) {
+    let e = client.enrol(code, "phone", None).await.unwrap();
+    let identity = sotay_sync_core::device::DeviceIdentity {
+        device: e.device_id,
+        user: e.user_id,
+        commune: e.commune_id,
+        village: e.village_id.unwrap_or(sotay_sync_core::VillageId(uuid::Uuid::nil())),
+    };
+    (sotay_sync_core::device::Device::new(identity, Default::default()), e.device_secret)
+}
+
+/// A small deterministic generator (xorshift): a failing seed runs the same again.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
