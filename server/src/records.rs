@@ -9,6 +9,7 @@ use crate::auth::AuthDevice;
 use crate::db::Db;
 use crate::policy::{self, Read, Relation};
 use sotay_sync_core::rules::Channel;
+use sotay_sync_core::schema::PlanItem;
 use sotay_sync_core::{Coded, CommuneId, Date, RecordId, RecordKind, RecordView, ReviewState, VillageId};
 use sqlx::Row;
 
@@ -80,6 +81,10 @@ pub struct Page {
     pub review: Option<ReviewState>,
     /// Only records with an open conflict.
     pub conflicted: bool,
+    /// Only activities of this item of the plan.
+    pub plan_item: Option<PlanItem>,
+    /// Only records in a suspected duplicate pair waiting for a person.
+    pub duplicate: bool,
     /// Only records held (activities) or reported (GBV referrals) on or after this day.
     pub from: Option<Date>,
     /// … and on or before this day.
@@ -109,7 +114,7 @@ pub enum Sort {
 /// A page of the records the caller may read, by id: what it may read is decided in the query
 /// (derived from the policy), so a page is full unless it is the last.
 pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Stored>> {
-    let filter = policy::read_filter(auth, 10);
+    let filter = policy::read_filter(auth, 12);
     // Keyset paging in every order: after ($9 = date, $3 = id) of the last record shown.
     let day = "COALESCE(f.event_date, '')";
     let (after, order) = match p.sort {
@@ -124,7 +129,11 @@ pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Sto
          FROM records r LEFT JOIN record_facts f ON f.record_id = r.id
          WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND {after}
            AND ($5 IS NULL OR f.review_state = $5) AND ($6 = FALSE OR f.conflicted = TRUE)
-           AND ($7 IS NULL OR f.event_date >= $7) AND ($8 IS NULL OR f.event_date <= $8) AND {}
+           AND ($7 IS NULL OR f.event_date >= $7) AND ($8 IS NULL OR f.event_date <= $8)
+           AND ($10 IS NULL OR f.plan_item = $10)
+           AND ($11 = FALSE OR r.id IN (SELECT first_id FROM duplicate_pairs WHERE status = 'open'
+                                        UNION SELECT second_id FROM duplicate_pairs WHERE status = 'open'))
+           AND {}
          ORDER BY {order} LIMIT $4",
         filter.sql
     );
@@ -141,7 +150,9 @@ pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Sto
         .bind(p.conflicted)
         .bind(p.from.map(|d| d.to_string()))
         .bind(p.to.map(|d| d.to_string()))
-        .bind(after_date);
+        .bind(after_date)
+        .bind(p.plan_item.map(|i| i.code()))
+        .bind(p.duplicate);
     for b in filter.binds {
         query = query.bind(b);
     }

@@ -35,6 +35,10 @@ pub struct ListQuery {
     #[serde(default)]
     conflicts: String,
     #[serde(default)]
+    plan_item: String,
+    #[serde(default)]
+    duplicates: String,
+    #[serde(default)]
     from: String,
     #[serde(default)]
     to: String,
@@ -60,6 +64,8 @@ impl ListQuery {
             village: parse(&self.village, |v| v.parse::<VillageId>().ok())?,
             review: parse(&self.state, ReviewState::from_code)?,
             conflicted: !self.conflicts.is_empty(),
+            plan_item: parse(&self.plan_item, sotay_sync_core::schema::PlanItem::from_code)?,
+            duplicate: !self.duplicates.is_empty(),
             from: parse(&self.from, |d| d.parse::<Date>().ok())?,
             to: parse(&self.to, |d| d.parse::<Date>().ok())?,
             sort: match self.sort.as_str() {
@@ -81,6 +87,8 @@ impl ListQuery {
             ("village", &self.village),
             ("state", &self.state),
             ("conflicts", &self.conflicts),
+            ("plan_item", &self.plan_item),
+            ("duplicates", &self.duplicates),
             ("from", &self.from),
             ("to", &self.to),
             ("sort", &self.sort),
@@ -115,6 +123,7 @@ struct ListPage {
     kinds: Vec<(&'static str, &'static str)>,
     states: Vec<(&'static str, &'static str)>,
     sorts: Vec<(&'static str, &'static str)>,
+    plan_items: Vec<(&'static str, &'static str)>,
     villages: Vec<(String, String)>,
     rows: Vec<Row>,
     next: Option<String>,
@@ -150,6 +159,7 @@ pub async fn list(
         p: session.page(t.records, &format!("/records?{filters}")),
         kinds: RecordKind::ALL.iter().map(|k| (k.code(), k.label(lang))).collect(),
         states: ReviewState::ALL.iter().map(|s| (s.code(), s.label(lang))).collect(),
+        plan_items: sotay_sync_core::schema::PlanItem::ALL.iter().map(|i| (i.code(), i.label(lang))).collect(),
         sorts: vec![("created", t.sort_created), ("date_desc", t.sort_date_desc), ("date_asc", t.sort_date_asc)],
         villages: villages.into_iter().map(|(id, name)| (id.to_string(), name)).collect(),
         q,

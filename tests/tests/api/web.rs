@@ -5,7 +5,7 @@
 
 use sotay_server::config::Limits;
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::{Date, Edit, RecordId};
+use sotay_sync_core::{Coded, Date, Edit, RecordId};
 use sotay_tests::*;
 
 /// A browser: one cookie jar (the session and the language), no redirects followed.
@@ -484,6 +484,17 @@ async fn an_admin_enrols_a_phone_from_the_page_and_a_reviewer_merges_duplicates_
     hoa.sync().await;
     let mut reviewer = Browser::new(&app);
     reviewer.sign_in(&app, "reviewer").await;
+    // The records list filters the pair, and by plan item.
+    let other = lan.add_activity(3, 3);
+    lan.device.edit(other, &[Edit::PlanItem(sotay_sync_core::schema::PlanItem::ALL[0])], NOW_MS).unwrap();
+    lan.sync().await;
+    let pair = reviewer.get("/records?duplicates=1").await.body;
+    assert!(
+        pair.contains(&first.to_string()) && pair.contains(&second.to_string()) && !pair.contains(&other.to_string())
+    );
+    let code = sotay_sync_core::schema::PlanItem::ALL[0].code();
+    let by_item = reviewer.get(&format!("/records?plan_item={code}")).await.body;
+    assert!(by_item.contains(&other.to_string()) && !by_item.contains(&first.to_string()), "{code}");
     let queues = reviewer.get("/queues").await;
     let (keep, drop) = if first < second { (first, second) } else { (second, first) };
     assert!(queues.body.contains(&format!("name=\"second\" value=\"{drop}\"")), "{}", queues.body);
