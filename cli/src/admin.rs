@@ -140,7 +140,7 @@ pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::R
         }
         AdminCmd::Restore { .. } => bail!("restore runs before the database is opened"),
         AdminCmd::RotateSigningKey => {
-            sotay_server::auth::Keys::rotate(&db).await?;
+            sotay_server::admin::rotate_signing_key(&db).await?;
             println!("signing key replaced: restart every sotay-server on this database");
         }
         AdminCmd::Revoke { device } => {

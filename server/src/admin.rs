@@ -462,6 +462,22 @@ pub async fn backup(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Replaces the stored token signing key with a new random one (`sotay admin rotate-signing-key`),
+/// audited. Servers keep the key they loaded until they restart; from then on every token signed
+/// with the old key is refused (phones fetch a new one by themselves; people sign in again).
+pub async fn rotate_signing_key(db: &Db) -> anyhow::Result<()> {
+    let fresh: [u8; 32] = rand::RngExt::random(&mut rand::rng());
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE server_keys SET secret = $1, created_at = $2 WHERE name = 'jwt_hs256'")
+        .bind(fresh.as_slice())
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, None, None, "key.rotate", None, "token signing key").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The file a running server writes its process id in, beside its SQLite database.
 pub fn pid_file(db: &std::path::Path) -> std::path::PathBuf {
     let mut name = db.as_os_str().to_owned();

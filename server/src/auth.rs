@@ -136,22 +136,6 @@ impl Keys {
         Ok(Keys::from_secret(&secret)?)
     }
 
-    /// Replaces the stored signing key with a new random one (`sotay admin rotate-signing-key`).
-    /// Servers keep the key they loaded until they restart; from then on every token signed
-    /// with the old key is refused (phones fetch a new one by themselves; people sign in again).
-    pub async fn rotate(db: &crate::db::Db) -> anyhow::Result<()> {
-        let fresh: [u8; 32] = rand::rng().random();
-        let mut tx = db.begin_write().await?;
-        sqlx::query("UPDATE server_keys SET secret = $1, created_at = $2 WHERE name = 'jwt_hs256'")
-            .bind(fresh.as_slice())
-            .bind(crate::now_ms())
-            .execute(&mut *tx)
-            .await?;
-        crate::admin::audit(&mut tx, None, None, "key.rotate", None, "token signing key").await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Issues an access token for a device, valid for `ttl_secs`.
     pub fn issue(&self, user: UserId, device: DeviceId, now_secs: u64, ttl_secs: u64) -> String {
         let claims = Claims {

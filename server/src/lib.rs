@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod api_doc;
 pub mod auth;
 pub mod config;
 pub mod credentials;
@@ -97,7 +98,13 @@ pub async fn serve(
 /// Serves the Prometheus metrics of this instance on their own listener (`--metrics-bind`) until
 /// the task is dropped.
 pub async fn serve_metrics(listener: tokio::net::TcpListener, state: state::AppState) -> std::io::Result<()> {
-    metrics::serve(listener, state.metrics.clone(), state.db.clone(), std::future::pending()).await
+    metrics::serve(
+        listener,
+        state.metrics.clone(),
+        (state.db.write.clone(), state.db.read.clone()),
+        std::future::pending(),
+    )
+    .await
 }
 
 /// The retention job: purges the history of closed GBV cases past the retention period, at start

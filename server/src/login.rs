@@ -21,9 +21,9 @@ use std::net::SocketAddr;
     request_body = LoginRequest,
     responses(
         (status = 200, description = "a bearer token for a web session", body = TokenResponse),
-        (status = 400, response = crate::openapi::answer::BadRequest),
-        (status = 401, response = crate::openapi::answer::Unauthorized),
-        (status = 429, response = crate::openapi::answer::TooManyRequests),
+        (status = 400, response = crate::api_doc::answer::BadRequest),
+        (status = 401, response = crate::api_doc::answer::Unauthorized),
+        (status = 429, response = crate::api_doc::answer::TooManyRequests),
     ))]
 pub async fn login(
     State(state): State<AppState>,

@@ -6,7 +6,6 @@
 //!
 //! `docs/operations.md` lists the series and what to alert on.
 
-use crate::db::Db;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -17,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use sqlx::AnyPool;
 use sqlx::Row;
 use std::sync::Arc;
 use std::time::Instant;
@@ -163,10 +163,11 @@ impl Metrics {
         self.throttled.get_or_create(&vec![("action", action.to_string())]).inc();
     }
 
-    /// Reads the gauges of the stored data and the pools, then renders the text format. A
+    /// Reads the gauges of the stored data and the pools (the writer's and the readers'), then
+    /// renders the text format. A
     /// database that does not answer leaves the data gauges at their last values.
-    pub async fn render(&self, db: &Db) -> String {
-        for (pool_name, pool) in [("write", &db.write), ("read", &db.read)] {
+    pub async fn render(&self, write: &AnyPool, read: &AnyPool) -> String {
+        for (pool_name, pool) in [("write", write), ("read", read)] {
             let idle = pool.num_idle() as i64;
             let size = i64::from(pool.size());
             let set = |state: &str, v: i64| {
@@ -177,7 +178,7 @@ impl Metrics {
             set("idle", idle);
             set("used", size - idle);
         }
-        if let Err(e) = self.read_data_gauges(db).await {
+        if let Err(e) = self.read_data_gauges(read).await {
             tracing::warn!(error = %e, "metrics: reading the record gauges failed");
         }
         let mut out = String::new();
@@ -186,15 +187,14 @@ impl Metrics {
         out
     }
 
-    async fn read_data_gauges(&self, db: &Db) -> sqlx::Result<()> {
+    async fn read_data_gauges(&self, read: &AnyPool) -> sqlx::Result<()> {
         let rows = sqlx::query("SELECT kind, COUNT(*) FROM record_facts WHERE deleted = FALSE GROUP BY kind")
-            .fetch_all(&db.read)
+            .fetch_all(read)
             .await?;
         for row in rows {
             self.records.get_or_create(&vec![("kind", row.get::<String, _>(0))]).set(row.get::<i64, _>(1));
         }
-        let one =
-            |sql: &'static str| async move { sqlx::query(sql).fetch_one(&db.read).await.map(|r| r.get::<i64, _>(0)) };
+        let one = |sql: &'static str| async move { sqlx::query(sql).fetch_one(read).await.map(|r| r.get::<i64, _>(0)) };
         self.open_conflicts
             .set(one("SELECT COUNT(*) FROM record_facts WHERE conflicted = TRUE AND deleted = FALSE").await?);
         self.open_duplicates.set(one("SELECT COUNT(*) FROM duplicate_pairs WHERE status = 'open'").await?);
@@ -218,7 +218,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
-    db: Db,
+    pools: (AnyPool, AnyPool),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = axum::Router::new().route(
@@ -226,7 +226,7 @@ pub async fn serve(
         axum::routing::get(move || async move {
             (
                 [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                metrics.render(&db).await,
+                metrics.render(&pools.0, &pools.1).await,
             )
         }),
     );

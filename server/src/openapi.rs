@@ -5,124 +5,13 @@
 //! lists exactly the routes of the route table; the authorization matrix test checks it lists
 //! every status it observes. The sync body is binary: its format is in `docs/sync-protocol.md`.
 
+use axum::Json;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// A binary body (`body = inline(Binary)`): the sync messages, an XLSX file.
-pub struct Binary;
-
-impl PartialSchema for Binary {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
-            .into()
-    }
-}
-
-impl ToSchema for Binary {}
-
-/// The stable code of an error answer (`ApiError::code`), one per kind of refusal.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// 400: the request is malformed (bad body, bad JSON, bad parameter).
-    BadRequest,
-    /// 401: no valid credentials.
-    Unauthorized,
-    /// 403: the device was revoked; `wipe_gbv` is true.
-    DeviceRevoked,
-    /// 403: authenticated, but not allowed to do this.
-    Forbidden,
-    /// 404: no such thing, or not visible to the caller.
-    NotFound,
-    /// 409: the request conflicts with the current state.
-    Conflict,
-    /// 408: the request body did not arrive in time.
-    Timeout,
-    /// 413: the body or a batch is over a limit.
-    TooLarge,
-    /// 422: well-formed but unacceptable content.
-    Unprocessable,
-    /// 429: too many attempts; `Retry-After` says when to try again.
-    TooManyRequests,
-    /// 500: a fault, logged with the request id, never detailed in the answer.
-    Internal,
-    /// 503: the server is busy; nothing was changed; `Retry-After` says when to try again.
-    Unavailable,
-}
-
-/// The body of every error answer (`crate::error`).
-#[derive(ToSchema)]
-#[schema(as = Error)]
-pub struct ErrorBody {
-    /// The stable, machine-readable code.
-    pub error: ErrorCode,
-    /// Human text (English); never details of an internal fault.
-    pub message: String,
-    /// Present and true with `device_revoked`: the app must wipe its local GBV data.
-    pub wipe_gbv: Option<bool>,
-    /// The `X-Request-Id` of the request (also an answer header), to quote when reporting a problem.
-    pub request_id: Option<String>,
-}
-
-/// The reusable error answers, one per status, all with the [`ErrorBody`] (named after the
-/// variants of `ApiError`). Handlers list them as `(status = 404, response = answer::NotFound)`.
-pub mod answer {
-    use super::ErrorBody;
-
-    /// `bad_request`: the request is malformed (bad body, bad JSON, bad parameter).
-    #[derive(utoipa::ToResponse)]
-    pub struct BadRequest(pub ErrorBody);
-
-    /// `unauthorized`: no valid credentials (missing, expired or forged token, wrong secret or code).
-    #[derive(utoipa::ToResponse)]
-    pub struct Unauthorized(pub ErrorBody);
-
-    /// `forbidden`: the role may not do this; or `device_revoked` (with `wipe_gbv`: true).
-    #[derive(utoipa::ToResponse)]
-    pub struct Forbidden(pub ErrorBody);
-
-    /// `not_found`: no such thing, or one the caller may not see.
-    #[derive(utoipa::ToResponse)]
-    pub struct NotFound(pub ErrorBody);
-
-    /// `conflict`: the request conflicts with the current state (a used code, a review transition
-    /// that is not allowed, a deleted record).
-    #[derive(utoipa::ToResponse)]
-    pub struct Conflict(pub ErrorBody);
-
-    /// `timeout`: the request body did not arrive in time; try again on a better connection.
-    #[derive(utoipa::ToResponse)]
-    pub struct Timeout(pub ErrorBody);
-
-    /// `too_large`: the body, or a batch in it, is over a limit.
-    #[derive(utoipa::ToResponse)]
-    pub struct TooLarge(pub ErrorBody);
-
-    /// `unprocessable`: well-formed but unacceptable (the write rules refuse the change, a
-    /// value of the wrong kind, nothing to change).
-    #[derive(utoipa::ToResponse)]
-    pub struct Unprocessable(pub ErrorBody);
-
-    /// `too_many_requests`: too many failed attempts from this address or for this account.
-    #[derive(utoipa::ToResponse)]
-    #[response(headers(("Retry-After" = u64, description = "seconds to wait before trying again")))]
-    pub struct TooManyRequests(pub ErrorBody);
-
-    /// `internal`: a fault, logged with the request id, never detailed in the answer.
-    #[derive(utoipa::ToResponse)]
-    pub struct Internal(pub ErrorBody);
-
-    /// `unavailable`: the server is busy (database, requests, connections, memory, password
-    /// hashing) or shutting down. Nothing was changed; retry after `Retry-After` seconds.
-    #[derive(utoipa::ToResponse)]
-    #[response(headers(("Retry-After" = u64, description = "seconds to wait before trying again")))]
-    pub struct Unavailable(pub ErrorBody);
-}
+pub use crate::api_doc::{Binary, ErrorBody, ErrorCode, answer};
 
 /// Answers any route behind the server's bounds may give (`pressure.rs`): a body too slow,
 /// too large, an internal fault (logged with the request id, never detailed in the answer), or
@@ -176,14 +65,14 @@ schema); 429 and 503 carry Retry-After. Any route may answer 408, 413, 500 or 50
 #[openapi(
     info(title = "Sổ Tay", description = DESCRIPTION),
     paths(
-        crate::routes::healthz,
-        crate::routes::readyz,
-        crate::routes::openapi,
-        crate::routes::enrol,
-        crate::routes::token,
+        crate::api::health::healthz,
+        crate::api::health::readyz,
+        serve,
+        crate::api::devices::enrol,
+        crate::api::devices::token,
         crate::login::login,
         crate::sync::sync,
-        crate::routes::me,
+        crate::api::devices::me,
         crate::api::list_records,
         crate::api::get_record,
         crate::api::approve,
@@ -234,6 +123,15 @@ schema); 429 and 503 carry Retry-After. Any route may answer 408, 413, 500 or 50
 struct Doc;
 
 /// The document, as JSON.
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub(crate) async fn serve() -> Json<serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(document).clone())
+}
+
+/// The document, built once per process.
 pub fn document() -> serde_json::Value {
     serde_json::to_value(Doc::openapi()).expect("the OpenAPI document serializes")
 }
@@ -242,20 +140,11 @@ pub fn document() -> serde_json::Value {
 mod tests {
     use crate::error::ApiError;
 
+    // That the document lists exactly the route table is checked where both are in view, in
+    // `tests/tests/api/access.rs` (this module does not import the router).
     #[test]
-    fn every_route_is_described_and_nothing_else() {
+    fn every_reference_resolves() {
         let doc = super::document();
-        let paths = doc["paths"].as_object().unwrap();
-        let mut described: Vec<(String, String)> = paths
-            .iter()
-            .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
-            .collect();
-        let mut routes: Vec<(String, String)> =
-            crate::routes::route_table().into_iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
-        described.sort();
-        routes.sort();
-        assert_eq!(described, routes);
-        // Every reference resolves.
         let text = doc.to_string();
         for kind in ["schemas", "responses"] {
             for name in text.split(&format!("#/components/{kind}/")).skip(1).map(|s| s.split('"').next().unwrap()) {

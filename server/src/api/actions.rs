@@ -6,10 +6,10 @@
 //! as a phone's push, so the write rules decide and the phones receive it on their next sync.
 
 use super::{path_id, server_edit};
+use crate::api_doc::answer;
 use crate::auth::{AuthDevice, Role, require};
 use crate::duplicates;
 use crate::error::{ApiError, body_rejection};
-use crate::openapi::answer;
 use crate::policy::Read;
 use crate::records;
 use crate::state::AppState;

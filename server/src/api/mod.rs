@@ -4,12 +4,14 @@
 //! created the case and to GBV focal points, and every such view by a focal point is audited.
 
 pub mod actions;
+pub mod devices;
+pub mod health;
 pub mod reports;
 
 use crate::admin;
+use crate::api_doc::answer;
 use crate::auth::{AuthDevice, Role, require};
 use crate::error::{ApiError, body_rejection};
-use crate::openapi::answer;
 use crate::policy::{self, Read};
 use crate::records;
 use crate::state::AppState;

@@ -3,9 +3,9 @@
 //! audit of exact GBV figures, download headers). The reports themselves know nothing of HTTP.
 
 use crate::admin;
+use crate::api_doc::answer;
 use crate::auth::{AuthDevice, Role, require};
 use crate::error::ApiError;
-use crate::openapi::answer;
 use crate::reports::build::{self, Gbv, GroupBy};
 use crate::reports::period::{Period, PeriodQuery};
 use crate::reports::table::{Report, Table};
@@ -174,7 +174,7 @@ pub async fn completeness(
     security(("bearer" = [])), params(PeriodQuery, ReportQuery),
     responses(
         (status = 200, description = "the file (Content-Disposition: attachment)", content(
-            (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (inline(crate::api_doc::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
             (String = "text/csv"),
         )),
         (status = 400, response = answer::BadRequest),

@@ -39,15 +39,15 @@ use sotay_sync_core::wire::{self, SyncRequest, SyncResponse};
         docs/sync-protocol.md. Records the write rules refuse are listed in the answer's `rejected`, \
         not answered with an error status. Admin accounts do not sync (403).",
     security(("bearer" = [])),
-    request_body(content = inline(crate::openapi::Binary), content_type = "application/vnd.sotay.sync",
+    request_body(content = inline(crate::api_doc::Binary), content_type = "application/vnd.sotay.sync",
         description = "a framed SyncRequest (docs/sync-protocol.md)"),
     responses(
-        (status = 200, description = "a framed SyncResponse (docs/sync-protocol.md)", body = inline(crate::openapi::Binary),
+        (status = 200, description = "a framed SyncResponse (docs/sync-protocol.md)", body = inline(crate::api_doc::Binary),
             content_type = "application/vnd.sotay.sync"),
-        (status = 400, response = crate::openapi::answer::BadRequest),
-        (status = 401, response = crate::openapi::answer::Unauthorized),
-        (status = 403, response = crate::openapi::answer::Forbidden),
-        (status = 413, response = crate::openapi::answer::TooLarge),
+        (status = 400, response = crate::api_doc::answer::BadRequest),
+        (status = 401, response = crate::api_doc::answer::Unauthorized),
+        (status = 403, response = crate::api_doc::answer::Forbidden),
+        (status = 413, response = crate::api_doc::answer::TooLarge),
     ))]
 pub async fn sync(
     State(state): State<AppState>,

@@ -222,7 +222,7 @@ async fn a_rotated_signing_key_refuses_old_tokens_after_a_restart_and_phones_get
     let mut lan = app.device("lan").await;
     let old = lan.token.clone();
     assert_eq!(app.call("GET", "/api/v1/me", Some(&old), None).await.0, 200);
-    sotay_server::auth::Keys::rotate(&app.state.db).await.unwrap();
+    sotay_server::admin::rotate_signing_key(&app.state.db).await.unwrap();
     assert_eq!(app.audit_count("key.rotate").await, 1);
     let app = app.restart().await;
     lan.reconnect(&app.base);
