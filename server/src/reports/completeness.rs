@@ -11,8 +11,7 @@ use sotay_sync_core::{CommuneId, Date, Lang};
 use sqlx::Row as _;
 use std::collections::HashMap;
 
-/// Vietnam is UTC+7 all year.
-const VIETNAM_OFFSET_MS: i64 = 7 * 3600 * 1000;
+use super::VIETNAM_OFFSET_MS;
 
 /// The last millisecond of `day` in Vietnam, as Unix ms.
 pub fn end_of_day_ms(day: Date) -> i64 {

@@ -72,7 +72,7 @@ pub async fn page(
     }
     let lang = session.lang;
     let t = session.page("", "/").t;
-    let this_year = sotay_sync_core::Date::from_unix_ms(crate::now_ms() + 7 * 3600 * 1000).year;
+    let this_year = crate::reports::today().year;
     let year = q.year.filter(|y| (2000..=this_year + 1).contains(y)).unwrap_or(this_year);
     let d: Dashboard =
         dashboard(&state.db, session.auth.commune, year).await.map_err(|e| WebError::Api(e.into(), lang))?;

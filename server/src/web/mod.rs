@@ -155,7 +155,7 @@ pub fn local_time(ms: i64) -> String {
     if ms <= 0 {
         return String::new();
     }
-    let local = ms + 7 * 3600 * 1000;
+    let local = ms + crate::reports::VIETNAM_OFFSET_MS;
     let d = sotay_sync_core::Date::from_unix_ms(local);
     let minutes = local.rem_euclid(86_400_000) / 60_000;
     format!("{:02}/{:02}/{} {:02}:{:02}", d.day, d.month, d.year, minutes / 60, minutes % 60)

@@ -46,12 +46,12 @@ fn some(s: &str) -> Option<String> {
 
 impl PickerQuery {
     /// The picker with its defaults filled in: this year's Action Month.
-    fn or_default(mut self, this_year: u16) -> PickerQuery {
+    fn or_default(mut self) -> PickerQuery {
         if self.period.is_empty() {
             self.period = "action_month".into();
         }
         if self.year.is_empty() {
-            self.year = this_year.to_string();
+            self.year = crate::reports::today().year.to_string();
         }
         self
     }
@@ -147,8 +147,7 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let lang = session.lang;
     let fail = |e| WebError::Api(e, lang);
-    let this_year = sotay_sync_core::Date::from_unix_ms(crate::now_ms() + 7 * 3600 * 1000).year;
-    let q = q.or_default(this_year);
+    let q = q.or_default();
     let Json(report) =
         api_reports::report(State(state.clone()), session.auth, Ok(Query(q.api(lang)))).await.map_err(fail)?;
     let Json(completeness) =
@@ -180,8 +179,7 @@ pub async fn export(
     session: Session,
     Query(q): Query<PickerQuery>,
 ) -> Result<Response, WebError> {
-    let this_year = sotay_sync_core::Date::from_unix_ms(crate::now_ms() + 7 * 3600 * 1000).year;
-    let q = q.or_default(this_year);
+    let q = q.or_default();
     api_reports::export(State(state), session.auth, Ok(Query(q.api(session.lang))))
         .await
         .map_err(|e| WebError::Api(e, session.lang))
