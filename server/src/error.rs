@@ -141,7 +141,22 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-/// Maps a rejected body (axum's extractor errors) to our error shape.
+/// Maps a rejected body or query (axum's extractor errors) to our error shape: one sentence
+/// without the library's own wording, quoting at most a short excerpt of what was sent (a 10 KB
+/// string sent where a number belongs is not echoed back; found by the `json_bodies` fuzz target).
 pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE { ApiError::TooLarge(text) } else { ApiError::BadRequest(text) }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(text);
+    }
+    // axum says "Failed to …: <what serde said>"; what serde said is the useful part.
+    let detail = match text.split_once(": ") {
+        Some((head, rest)) if head.starts_with("Failed to") => rest,
+        _ => text.as_str(),
+    };
+    const MAX_CHARS: usize = 160;
+    let mut short: String = detail.chars().take(MAX_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if detail.chars().count() > MAX_CHARS {
+        short.push('…');
+    }
+    ApiError::BadRequest(format!("the request is not in the expected form ({short}); /openapi.json describes it"))
 }

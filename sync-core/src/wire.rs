@@ -185,6 +185,14 @@ pub enum WireError {
     RecordId,
 }
 
+/// Frames a message without deflating it (a valid body too; for tools and fuzzing seeds, whose
+/// byte-level mutations should reach the CBOR, not the deflate stream).
+pub fn encode_uncompressed<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = vec![MAGIC[0], MAGIC[1], PROTOCOL_VERSION, 0];
+    ciborium::into_writer(msg, &mut out).expect("serializing to a Vec cannot fail");
+    out
+}
+
 /// Frames a message: header, then CBOR, deflated when that is smaller.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let mut cbor = Vec::new();
