@@ -268,7 +268,8 @@ pub struct Limits {
     /// How long a login waits for a password-hashing slot, milliseconds; past it, 503.
     #[arg(long, env = "SOTAY_ARGON2_QUEUE_MS", default_value_t = 3000)]
     pub argon2_queue_ms: u64,
-    /// How long a write waits for another writer of the SQLite file, milliseconds; past it, 503.
+    /// How long a request waits for the database, milliseconds: for a pooled connection (both
+    /// engines) and for another writer of the SQLite file; past it, 503 with `Retry-After`.
     #[arg(long, env = "SOTAY_DB_BUSY_TIMEOUT_MS", default_value_t = crate::db::DEFAULT_BUSY_TIMEOUT_MS)]
     pub db_busy_timeout_ms: u64,
     /// Days after a GBV case's last change, once it is closed, before its history is purged

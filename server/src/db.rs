@@ -79,7 +79,10 @@ pub fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> Str
     format!("{head} VALUES {}{tail}", values.join(", "))
 }
 
-/// How long a statement waits for another writer of the SQLite file by default (milliseconds).
+/// How long a request waits for the database by default (milliseconds): for a connection of the
+/// pool (both engines; a pool exhausted by a burst answers 503 with `Retry-After` after this long,
+/// instead of holding the request until the phone gives up), and for another writer of an SQLite
+/// file.
 pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
 
 impl Db {
@@ -164,7 +167,7 @@ async fn pool(backend: Backend, connections: u32, url: &str, busy_timeout_ms: u6
     let busy = format!("PRAGMA busy_timeout = {busy_timeout_ms}");
     AnyPoolOptions::new()
         .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(Duration::from_millis(busy_timeout_ms))
         .after_connect(move |conn, _| {
             let busy = busy.clone();
             Box::pin(async move {

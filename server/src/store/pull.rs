@@ -109,7 +109,11 @@ pub(crate) async fn provision_page(
     let snap = match &req.snapshot {
         Some(s) => s.clone(),
         None => {
-            let upto: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&db.read).await?.get(0);
+            let upto: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes WHERE commune_id = $1")
+                .bind(auth.commune.as_bytes().as_slice())
+                .fetch_one(&db.read)
+                .await?
+                .get(0);
             SnapshotCursor { upto: upto.unwrap_or(0) as u64, after: None }
         }
     };

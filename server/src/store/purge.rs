@@ -17,7 +17,7 @@
 
 use crate::db::{Backend, Db};
 use crate::error::ApiError;
-use sotay_sync_core::{Coded, Record, RecordId, RecordKind, UserId};
+use sotay_sync_core::{Coded, CommuneId, Record, RecordId, RecordKind, UserId};
 use sqlx::Row;
 
 /// What a purge did.
@@ -33,15 +33,22 @@ pub enum Purged {
 /// asked, `None` for the retention job.
 pub async fn purge_history(db: &Db, id: RecordId, by: Option<UserId>, now_ms: i64) -> Result<Purged, ApiError> {
     let mut tx = db.begin_write().await?;
-    if db.backend == Backend::Postgres {
-        // The log lock of `writer.rs`: log rows commit in sequence order.
-        sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await?;
-    }
-    let row = sqlx::query("SELECT kind, doc FROM records WHERE id = $1")
+    let commune = sqlx::query("SELECT commune_id FROM records WHERE id = $1")
         .bind(id.as_bytes().as_slice())
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound)?
+        .get::<Vec<u8>, _>(0);
+    let commune =
+        CommuneId::from_slice(&commune).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a bad commune id")))?;
+    if db.backend == Backend::Postgres {
+        // The commune's log lock of `writer.rs`: its log rows commit in sequence order.
+        super::writer::lock_logs(&mut tx, &[commune]).await?;
+    }
+    let row = sqlx::query("SELECT kind, doc FROM records WHERE id = $1")
+        .bind(id.as_bytes().as_slice())
+        .fetch_one(&mut *tx)
+        .await?;
     if row.get::<String, _>(0) != RecordKind::GbvReferral.code() {
         return Err(ApiError::Unprocessable(format!(
             "record {id} is not a GBV referral: only their history is purged"
@@ -54,8 +61,7 @@ pub async fn purge_history(db: &Db, id: RecordId, by: Option<UserId>, now_ms: i6
     }
     let hash =
         sotay_sync_core::inspect::inspect_change(&change).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?.hash;
-    let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&mut *tx).await?.get(0);
-    let seq = last.unwrap_or(0) + 1;
+    let seq = super::records::next_seq(&mut tx, commune).await?;
     let rid = id.as_bytes().as_slice();
     sqlx::query("UPDATE changes SET bytes = $1 WHERE record_id = $2")
         .bind(Vec::<u8>::new())

@@ -11,6 +11,7 @@ use sotay_sync_core::rules::{Reason, Refusal, Writer};
 use sotay_sync_core::wire::Rejection;
 use sotay_sync_core::{Coded, CommuneId, DeviceId, Record, RecordId, RecordKind, VillageId};
 use sqlx::{Any, Row};
+use std::collections::BTreeMap;
 
 #[derive(Clone)]
 pub(crate) struct Incoming {
@@ -411,26 +412,33 @@ async fn write_pending(
 }
 
 /// Appends the new changes to the log and writes the merged records, many rows per statement.
-/// Sequence numbers are assigned here, in order, inside the write transaction: SQLite has one
-/// writer, so they are also in commit order and a cursor never skips a change.
+/// Sequence numbers are per commune, assigned here, in order, inside the write transaction, which
+/// holds the commune's log lock (`writer.rs`; SQLite has one writer), so they are also in commit
+/// order within the commune and a cursor never skips a change.
 async fn write_log_and_records(
     tx: &mut sqlx::Transaction<'_, Any>,
     auth: &AuthDevice,
     ready: &[Prepared],
     now: i64,
 ) -> Result<(), ApiError> {
-    let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes").fetch_one(&mut **tx).await?.get(0);
-    let mut next = last.unwrap_or(0) + 1;
+    let mut next: BTreeMap<CommuneId, i64> = BTreeMap::new();
     let mut log = Vec::new();
     let mut records = Vec::new();
     for p in ready {
+        if p.new_changes.is_empty() {
+            continue;
+        }
+        let commune = p.scope.commune;
+        let mut seq = match next.get(&commune) {
+            Some(&seq) => seq,
+            None => next_seq(tx, commune).await?,
+        };
         for change in &p.new_changes {
-            log.push((next, p, change));
-            next += 1;
+            log.push((seq, p, change));
+            seq += 1;
         }
-        if !p.new_changes.is_empty() {
-            records.push((next - 1, p));
-        }
+        records.push((seq - 1, p));
+        next.insert(commune, seq);
     }
     for chunk in log.chunks(crate::db::ROWS_PER_INSERT) {
         let sql = crate::db::multi_row_sql(
@@ -487,6 +495,16 @@ async fn write_log_and_records(
     Ok(())
 }
 
+/// The commune's next log sequence number. The caller holds the commune's log lock.
+pub(crate) async fn next_seq(tx: &mut sqlx::Transaction<'_, Any>, commune: CommuneId) -> sqlx::Result<i64> {
+    let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM changes WHERE commune_id = $1")
+        .bind(commune.as_bytes().as_slice())
+        .fetch_one(&mut **tx)
+        .await?
+        .get(0);
+    Ok(last.unwrap_or(0) + 1)
+}
+
 fn corrupt() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("a stored record row is corrupt"))
 }
@@ -494,7 +512,7 @@ fn corrupt() -> ApiError {
 /// Where a record lives and who owns it, fixed at creation.
 #[derive(Clone, Copy)]
 pub(crate) struct Scope {
-    commune: CommuneId,
+    pub(crate) commune: CommuneId,
     village: VillageId,
     pub(crate) kind: RecordKind,
     owner_device: DeviceId,

@@ -11,7 +11,9 @@ use super::records::{Prepared, write_job};
 use crate::auth::AuthDevice;
 use crate::db::Db;
 use crate::error::ApiError;
+use sotay_sync_core::CommuneId;
 use sotay_sync_core::wire::Rejection;
+use std::collections::BTreeSet;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most pushes written in one transaction.
@@ -81,14 +83,18 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
             return;
         }
     };
-    // With several server instances on one PostgreSQL, log appends must commit in sequence order
-    // (or a device could move its cursor past a change that commits later): one lock, held until
-    // this transaction commits, orders them. SQLite has a single writer already.
-    if db.backend == crate::db::Backend::Postgres
-        && let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await
-    {
-        fail_all(batch.into_iter().map(|(_, reply)| reply), &e, "taking the log lock");
-        return;
+    // With several server instances on one PostgreSQL, a commune's log appends must commit in
+    // sequence order (or a device could move its cursor past a change that commits later): one
+    // lock per commune written, held until this transaction commits, orders them, and writers of
+    // other communes do not wait. Taken in one order, so two batches cannot deadlock. SQLite has
+    // a single writer already.
+    if db.backend == crate::db::Backend::Postgres {
+        let communes: Vec<CommuneId> =
+            batch.iter().flat_map(|(job, _)| job.prepared.iter().map(|p| p.scope.commune)).collect();
+        if let Err(e) = lock_logs(&mut tx, &communes).await {
+            fail_all(batch.into_iter().map(|(_, reply)| reply), &e, "taking the log lock");
+            return;
+        }
     }
     let mut outcomes = Vec::with_capacity(batch.len());
     for (job, reply) in batch {
@@ -112,6 +118,27 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
         }
         Err(e) => fail_all(outcomes.into_iter().map(|(_, reply)| reply), &e, "committing"),
     }
+}
+
+/// Takes the PostgreSQL log lock of each commune (a transaction-scoped advisory lock, released by
+/// the commit), in the order of their keys. The one place that names the lock: `purge.rs` takes it
+/// through here too.
+pub(crate) async fn lock_logs(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    communes: &[CommuneId],
+) -> sqlx::Result<()> {
+    let keys: BTreeSet<i32> = communes.iter().copied().map(log_lock_key).collect();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(7243, $1)").bind(key).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A commune's PostgreSQL log lock is the advisory lock `(7243, log_lock_key(commune))`: its id
+/// folded to 32 bits (ids are random, so two communes rarely share a key, and when they do they
+/// only wait for each other).
+pub fn log_lock_key(commune: CommuneId) -> i32 {
+    commune.as_bytes().chunks(4).fold(0u32, |k, c| k ^ u32::from_be_bytes([c[0], c[1], c[2], c[3]])) as i32
 }
 
 /// Answers every push of a batch that could not be written: 503 when the database is busy or

@@ -27,22 +27,26 @@ pub async fn fresh_postgres_database() -> Option<String> {
 /// Opens (and migrates) the database and sets up commune Tân Yên, village Thôn Đông and its
 /// collaborator "lan" with `codes` one-time enrolment codes.
 pub async fn one_village_with_codes(db_url: &str, codes: usize) -> (sotay_server::db::Db, Vec<String>) {
-    use sotay_server::admin::{self, NewUser};
     let db = sotay_server::db::Db::open(db_url).await.unwrap();
-    let commune = admin::create_commune(&db, "Tân Yên").await.unwrap();
-    let village = admin::create_village(&db, commune, "Thôn Đông").await.unwrap();
+    let codes = commune_with_codes(&db, "Tân Yên", "lan", codes).await;
+    (db, codes)
+}
+
+/// A commune with one village and one collaborator, and `codes` enrolment codes for her phones.
+#[allow(dead_code)]
+pub async fn commune_with_codes(db: &sotay_server::db::Db, name: &str, username: &str, codes: usize) -> Vec<String> {
+    use sotay_server::admin::{self, NewUser};
+    let commune = admin::create_commune(db, name).await.unwrap();
+    let village = admin::create_village(db, commune, "Thôn Đông").await.unwrap();
     let role = sotay_server::auth::Role::Collaborator;
-    let user = admin::create_user(
-        &db,
-        NewUser { username: "lan", display_name: "Lan", role, commune, village: Some(village) },
-    )
-    .await
-    .unwrap();
+    let user = admin::create_user(db, NewUser { username, display_name: "Lan", role, commune, village: Some(village) })
+        .await
+        .unwrap();
     let mut out = Vec::new();
     for _ in 0..codes {
-        out.push(admin::issue_enrolment_code(&db, user, 3600).await.unwrap());
+        out.push(admin::issue_enrolment_code(db, user, 3600).await.unwrap());
     }
-    (db, out)
+    out
 }
 
 /// A running `sotay-server` process.

@@ -47,6 +47,16 @@ async fn the_schema_8_fixture_opens_migrates_and_syncs() {
     opens_migrates_and_syncs(8).await;
 }
 
+#[tokio::test]
+async fn the_schema_9_fixture_opens_migrates_and_syncs() {
+    opens_migrates_and_syncs(9).await;
+}
+
+#[tokio::test]
+async fn the_schema_10_fixture_opens_migrates_and_syncs() {
+    opens_migrates_and_syncs(10).await;
+}
+
 async fn opens_migrates_and_syncs(version: i64) {
     let dir = tempfile::tempdir().unwrap();
     let (url, before) = restored(version, &dir).await;
