@@ -18,6 +18,7 @@ use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::wire::{self, SyncResponse};
 use sotay_sync_core::{DeviceId, RecordId, sample};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tower::ServiceExt;
@@ -64,7 +65,6 @@ pub struct Harness {
     activity: RecordId,
     gbv: RecordId,
     calls: AtomicU32,
-    _dir: tempfile::TempDir,
 }
 
 /// The process's harness, built on first use.
@@ -76,9 +76,7 @@ pub fn harness() -> &'static Harness {
 impl Harness {
     fn build() -> Harness {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let shm = std::path::Path::new("/dev/shm");
-        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
-        let url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
+        let url = format!("sqlite://{}", scratch_dir().join("fuzz.db").display());
         let (state, tokens, phone, activity, gbv) = rt.block_on(async {
             let state = sotay_server::build_state(&url, Limits::default()).await.unwrap();
             let db = &state.db;
@@ -131,9 +129,30 @@ impl Harness {
             phone.apply_sync(&request, response).unwrap();
             (state, tokens, phone.identity(), activity, gbv)
         });
-        Harness { rt, state, tokens, phone, activity, gbv, calls: AtomicU32::new(0), _dir: dir }
+        Harness { rt, state, tokens, phone, activity, gbv, calls: AtomicU32::new(0) }
     }
+}
 
+/// This process's directory for the database, on a RAM disk where there is one. The harness lives
+/// in a static, which is never dropped, so the directory is named after the process and removed by
+/// a later process once this one is gone.
+fn scratch_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        if let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("sotay-fuzz-"))
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = base.join(format!("sotay-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Harness {
     /// A caller's `Authorization` header value, if it has one.
     pub fn bearer(&self, caller: Caller) -> Option<String> {
         let token = match caller {

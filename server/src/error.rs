@@ -108,7 +108,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = Body {
             error: self.code(),
-            message: self.to_string(),
+            message: one_short_line(self.to_string()),
             wipe_gbv: matches!(self, ApiError::DeviceRevoked),
             request_id: crate::telemetry::request_id(),
         };
@@ -142,8 +142,8 @@ impl From<anyhow::Error> for ApiError {
 }
 
 /// Maps a rejected body or query (axum's extractor errors) to our error shape: one sentence
-/// without the library's own wording, quoting at most a short excerpt of what was sent (a 10 KB
-/// string sent where a number belongs is not echoed back; found by the `json_bodies` fuzz target).
+/// without the library's own wording (found by the `json_bodies` fuzz target, which also found it
+/// quoting a 10 KB value whole; [`one_short_line`] bounds every message now).
 pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::TooLarge(text);
@@ -153,10 +153,37 @@ pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
         Some((head, rest)) if head.starts_with("Failed to") => rest,
         _ => text.as_str(),
     };
-    const MAX_CHARS: usize = 160;
-    let mut short: String = detail.chars().take(MAX_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if detail.chars().count() > MAX_CHARS {
-        short.push('…');
+    ApiError::BadRequest(format!("the request is not in the expected form ({detail}); /openapi.json describes it"))
+}
+
+/// At most this many characters of a message reach a client.
+pub const MAX_MESSAGE_CHARS: usize = 240;
+
+/// A message as a client receives it: one line, and short whatever it quotes (a message that
+/// quotes a parameter or a field code quotes an excerpt of what was sent, not all of it).
+fn one_short_line(message: String) -> String {
+    if message.chars().count() <= MAX_MESSAGE_CHARS && !message.chars().any(char::is_control) {
+        return message;
     }
-    ApiError::BadRequest(format!("the request is not in the expected form ({short}); /openapi.json describes it"))
+    let mut line: String =
+        message.chars().take(MAX_MESSAGE_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        line.push('…');
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_reaches_the_client_as_one_short_line() {
+        let echoed = format!("month {:?} is not YYYY-MM", "2026\u{1a}".repeat(3000));
+        let line = one_short_line(echoed);
+        assert_eq!(line.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(line.ends_with('…') && !line.chars().any(char::is_control));
+        assert_eq!(one_short_line("not found".into()), "not found");
+        assert_eq!(one_short_line("two\nlines".into()), "two lines");
+    }
 }

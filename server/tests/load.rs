@@ -206,18 +206,8 @@ async fn forty_inflated_pushes_at_once_are_bounded_by_the_memory_budget() {
     let probe = Probe::start(&server, rss_of(&server));
     let pushes: Vec<_> = (0..40)
         .map(|_| {
-            let (url, body, token) = (format!("{}/api/v1/sync", server.base), body.clone(), token.clone());
-            tokio::spawn(async move {
-                let resp = sotay_client::http::plain_client()
-                    .post(url)
-                    .bearer_auth(token)
-                    .header("content-type", wire::CONTENT_TYPE)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                resp.status().as_u16()
-            })
+            let (base, body, token) = (server.base.clone(), body.clone(), token.clone());
+            tokio::spawn(async move { common::post_sync(&base, &token, body).await.status().as_u16() })
         })
         .collect();
     let mut statuses = Vec::new();

@@ -29,16 +29,9 @@ async fn an_exhausted_pool_answers_503_with_retry_after_and_recovers() {
         syncs.push((token, wire::encode(&device.prepare_sync(1 << 20).unwrap())));
     }
     let sync = |token: String, body: Vec<u8>| {
-        let url = format!("{}/api/v1/sync", server.base);
+        let base = server.base.clone();
         async move {
-            let response = sotay_client::http::plain_client()
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", wire::CONTENT_TYPE)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let response = common::post_sync(&base, &token, body).await;
             let status = response.status().as_u16();
             let retry_after = response.headers().get("retry-after").is_some();
             (status, retry_after, response.text().await.unwrap_or_default())

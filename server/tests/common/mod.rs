@@ -127,6 +127,19 @@ impl Instance {
     }
 }
 
+/// `POST /api/v1/sync` with a framed body, as a phone sends it (no retries: the test reads the answer).
+#[allow(dead_code)]
+pub async fn post_sync(base: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
+    sotay_client::http::plain_client()
+        .post(format!("{base}/api/v1/sync"))
+        .bearer_auth(token)
+        .header("content-type", sotay_sync_core::wire::CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A phone enrolled with a one-time code: its sync engine on a memory store, and its secret.
 pub async fn enrol_phone(
     client: &sotay_client::Client,
