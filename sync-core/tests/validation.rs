@@ -583,3 +583,16 @@ fn other_record_errors_read_sensibly() {
     );
     assert_eq!(RecordError::NotARecord("id").to_string(), "not a Sổ Tay record: id");
 }
+
+#[test]
+fn notes_past_the_limit_are_refused_before_the_text_diff() {
+    // A pasted page of notes: merging it as a text diff would take minutes (found by fuzzing).
+    let mut record = valid_activity();
+    let page = "ghi chú ".repeat(25_500);
+    let refused = record.edit(&[Edit::Notes(page)], 1_795_651_200_000);
+    assert!(
+        matches!(refused, Err(RecordError::Invalid(ref e)) if e[0].field == Field::Notes && e[0].rule == Rule::TooLong)
+    );
+    let at_limit = "x".repeat(validate::MAX_NOTES_CHARS);
+    assert!(record.edit(&[Edit::Notes(at_limit)], 1_795_651_200_001).unwrap().is_some(), "the limit itself is fine");
+}

@@ -17,6 +17,17 @@ impl Record {
             if !e.field().belongs_to(self.kind) {
                 return Err(RecordError::WrongKind { kind: self.kind, field: e.field().code() });
             }
+            // Notes are merged as a text diff, whose cost grows with the square of the text: a
+            // text past the limit (which the server refuses anyway) is refused before the diff,
+            // or a pasted page would hold the phone for minutes (found by the sync_ingest fuzzer).
+            if let Edit::Notes(text) = e
+                && text.chars().count() > crate::validate::MAX_NOTES_CHARS
+            {
+                return Err(RecordError::Invalid(vec![ValidationError {
+                    field: Field::Notes,
+                    rule: crate::validate::Rule::TooLong,
+                }]));
+            }
         }
         let written = edits.iter().try_for_each(|e| self.write(e)).and_then(|()| self.finish_edit(now_ms));
         if written.is_err() {
