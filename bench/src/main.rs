@@ -8,6 +8,7 @@
 
 mod figures;
 mod phone;
+mod province;
 mod reports;
 mod scenarios;
 
@@ -26,8 +27,9 @@ pub struct Args {
     /// Run only the scenarios whose name contains this.
     #[arg(long)]
     pub only: Option<String>,
-    /// Also run the database-size scenario on PostgreSQL: a URL of a database on the server where
-    /// the benchmark may create its own (e.g. `postgres://postgres@127.0.0.1:5432/test`).
+    /// Also run the database-size and report scenarios on PostgreSQL, and the province scenarios
+    /// (which need it): a URL of a database on the server where the benchmark may create its own
+    /// (e.g. `postgres://postgres@127.0.0.1:5432/test`).
     #[arg(long)]
     pub postgres: Option<String>,
     /// Internal: run as the server process on this database URL.

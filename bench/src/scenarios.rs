@@ -21,7 +21,11 @@ const NOW_MS: i64 = 1_795_651_200_000;
 /// parent closes stdin (so it never outlives the benchmark).
 pub async fn serve_child(db_url: &str) -> anyhow::Result<()> {
     let detect_duplicates = std::env::var("SOTAY_DETECT_DUPLICATES").map_or(true, |v| v != "false");
-    let state = sotay_server::build_state(db_url, Limits { detect_duplicates, ..Limits::default() }).await?;
+    // Every simulated phone connects from loopback: one address stands for many phones here.
+    let defaults = Limits::default();
+    let limits =
+        Limits { detect_duplicates, max_connections_per_addr: defaults.max_connections, ..defaults };
+    let state = sotay_server::build_state(db_url, limits).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("PORT {}", listener.local_addr()?.port());
     sotay_server::serve(listener, state, async {
@@ -45,7 +49,7 @@ impl Server {
     }
 
     /// Starts one, looking for suspected duplicates or not.
-    fn start_with(db_url: &str, detect_duplicates: bool) -> anyhow::Result<Server> {
+    pub(crate) fn start_with(db_url: &str, detect_duplicates: bool) -> anyhow::Result<Server> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["--serve", db_url])
             .env("SOTAY_DETECT_DUPLICATES", detect_duplicates.to_string())
@@ -62,7 +66,7 @@ impl Server {
     }
 
     /// Resident set size of the server process, in MiB.
-    fn rss_mib(&self) -> f64 {
+    pub(crate) fn rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
@@ -78,19 +82,27 @@ impl Server {
 }
 
 /// A simulated phone.
-struct Sim {
-    device: Device<MemoryStore>,
-    client: Client,
+pub(crate) struct Sim {
+    pub(crate) device: Device<MemoryStore>,
+    pub(crate) client: Client,
     token: String,
+    secret: String,
 }
 
 impl Sim {
-    async fn sync(&mut self) -> anyhow::Result<SyncReport> {
+    pub(crate) async fn sync(&mut self) -> anyhow::Result<SyncReport> {
         Ok(self.client.sync(&mut self.device, &self.token).await?)
+    }
+
+    /// Talks to another server from now on, with a fresh token from it.
+    pub(crate) async fn move_to(&mut self, http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+        self.client = Client::with_http(http.clone(), base)?;
+        self.token = self.client.token(self.device.identity().device, &self.secret).await?.access_token;
+        Ok(())
     }
 }
 
-async fn enrol(http: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<Sim> {
+pub(crate) async fn enrol(http: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<Sim> {
     let client = Client::with_http(http.clone(), base)?;
     let e = client.enrol(code, "bench", None).await?;
     let token = client.token(e.device_id, &e.device_secret).await?.access_token;
@@ -100,7 +112,7 @@ async fn enrol(http: &reqwest::Client, base: &str, code: &str) -> anyhow::Result
         commune: e.commune_id,
         village: e.village_id.unwrap_or(VillageId(uuid::Uuid::nil())),
     };
-    Ok(Sim { device: Device::new(identity, MemoryStore::default()), client, token })
+    Ok(Sim { device: Device::new(identity, MemoryStore::default()), client, token, secret: e.device_secret })
 }
 
 /// A fresh database with one commune, `villages` villages with one collaborator each, and
@@ -124,18 +136,7 @@ pub(crate) async fn setup_on(
     codes_per_village: usize,
     postgres: Option<&str>,
 ) -> anyhow::Result<Setup> {
-    let dir = tempfile::tempdir()?;
-    let db_url = match postgres {
-        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        Some(admin_url) => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-            let name = format!("sotay_bench_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
-            let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-            format!("{base}/{name}")
-        }
-    };
+    let (dir, db_url) = fresh_db_url(postgres).await?;
     let db = sotay_server::db::Db::open(&db_url).await?;
     let commune = admin::create_commune(&db, "Tân Yên").await?;
     let mut codes = Vec::new();
@@ -165,6 +166,24 @@ pub(crate) async fn setup_on(
     Ok(Setup { _dir: dir, db_url, codes, villages: ids, commune })
 }
 
+/// A fresh database: an SQLite file in a new temporary directory, or a new database on the
+/// PostgreSQL server at `postgres` when given.
+pub(crate) async fn fresh_db_url(postgres: Option<&str>) -> anyhow::Result<(tempfile::TempDir, String)> {
+    let dir = tempfile::tempdir()?;
+    let db_url = match postgres {
+        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        Some(admin_url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+            let name = format!("sotay_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+            let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+            format!("{base}/{name}")
+        }
+    };
+    Ok((dir, db_url))
+}
+
 /// A phone (in memory) that creates `n` activities and syncs them.
 pub(crate) async fn create_on_memory_phone(base: &str, code: &str, n: u32) -> anyhow::Result<()> {
     let mut sim = enrol(&sotay_client::http::plain_client(), base, code).await?;
@@ -173,7 +192,7 @@ pub(crate) async fn create_on_memory_phone(base: &str, code: &str, n: u32) -> an
     Ok(())
 }
 
-fn create_activities(sim: &mut Sim, from: u32, n: u32) -> anyhow::Result<Vec<RecordId>> {
+pub(crate) fn create_activities(sim: &mut Sim, from: u32, n: u32) -> anyhow::Result<Vec<RecordId>> {
     (from..from + n)
         .map(|i| Ok(sim.device.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS + i64::from(i))?))
         .collect()
@@ -204,6 +223,9 @@ pub async fn run_all(args: &Args) -> anyhow::Result<()> {
     }
     if wanted(args, "report") {
         crate::reports::reports(args, &mut out).await?;
+    }
+    if wanted(args, "province") {
+        crate::province::province(args, &mut out).await?;
     }
     let failed: Vec<&str> = out.all.iter().filter(|f| f.pass == Some(false)).map(|f| f.name.as_str()).collect();
     if !args.json {
@@ -613,23 +635,6 @@ async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
             let ids = &village_records[i / per_village];
             sim.device.edit(ids[(i + round) % ids.len()], &[Edit::AttendanceFemale((i + round) as u32)], NOW_MS)?;
         }
-        // Every phone sends its sync at once; the latency of each is its round trip. Applying
-        // the answers happens afterwards, so the simulated phones (which share this machine's
-        // two cores with the server) do not queue behind each other's CPU work.
-        let tasks: Vec<_> = sims
-            .drain(..)
-            .map(|sim| {
-                tokio::spawn(async move {
-                    let req = sim.device.prepare_sync(sotay_client::sync::MAX_PUSH_BYTES);
-                    let t = Instant::now();
-                    let resp = match &req {
-                        Ok(req) => sim.client.sync_once(&sim.token, req).await.ok(),
-                        Err(_) => None,
-                    };
-                    (sim, t.elapsed(), req.ok().zip(resp))
-                })
-            })
-            .collect();
         let sampler = async {
             let mut peak: f64 = 0.0;
             for _ in 0..100 {
@@ -638,21 +643,11 @@ async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
             }
             peak
         };
-        let (results, peak) = tokio::join!(futures_join(tasks), sampler);
+        let (round, peak) = tokio::join!(sync_all_at_once(&mut sims), sampler);
+        let (ms, failed) = round?;
+        latencies.extend(ms);
+        errors += failed;
         rss_peak = rss_peak.max(peak);
-        for (mut sim, elapsed, exchange) in results {
-            latencies.push(elapsed.as_secs_f64() * 1000.0);
-            match exchange {
-                Some((req, (resp, _))) => {
-                    let more = sim.device.apply_sync(&req, resp)?.more;
-                    if more {
-                        sim.sync().await?;
-                    }
-                }
-                None => errors += 1,
-            }
-            sims.push(sim);
-        }
         rss_after_round.push(server.rss_mib());
     }
     server.stop();
@@ -675,7 +670,42 @@ async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+/// Every phone sends its sync at once; the latency of each is its round trip (milliseconds), and
+/// the failures are counted. Applying the answers happens afterwards, so the simulated phones
+/// (which share this machine's cores with the server) do not queue behind each other's CPU work.
+pub(crate) async fn sync_all_at_once(sims: &mut Vec<Sim>) -> anyhow::Result<(Vec<f64>, usize)> {
+    let tasks: Vec<_> = sims
+        .drain(..)
+        .map(|sim| {
+            tokio::spawn(async move {
+                let req = sim.device.prepare_sync(sotay_client::sync::MAX_PUSH_BYTES);
+                let t = Instant::now();
+                let resp = match &req {
+                    Ok(req) => sim.client.sync_once(&sim.token, req).await.ok(),
+                    Err(_) => None,
+                };
+                (sim, t.elapsed(), req.ok().zip(resp))
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut errors = 0;
+    for (mut sim, elapsed, exchange) in futures_join(tasks).await {
+        latencies.push(elapsed.as_secs_f64() * 1000.0);
+        match exchange {
+            Some((req, (resp, _))) => {
+                if sim.device.apply_sync(&req, resp)?.more {
+                    sim.sync().await?;
+                }
+            }
+            None => errors += 1,
+        }
+        sims.push(sim);
+    }
+    Ok((latencies, errors))
+}
+
+pub(crate) async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
         out.push(t.await.expect("task panicked"));

@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (8, "log epoch", include_str!("../sqlite/0008_log_epoch.sql")),
     (9, "web sessions", include_str!("../sqlite/0009_web_sessions.sql")),
     (10, "log per commune", include_str!("../sqlite/0010_log_per_commune.sql")),
+    (11, "partition by commune", include_str!("../sqlite/0011_partition_by_commune.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -35,6 +36,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (8, "log epoch", include_str!("../postgres/0008_log_epoch.sql")),
     (9, "web sessions", include_str!("../postgres/0009_web_sessions.sql")),
     (10, "log per commune", include_str!("../postgres/0010_log_per_commune.sql")),
+    (11, "partition by commune", include_str!("../postgres/0011_partition_by_commune.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -218,8 +218,9 @@ async fn report_promptly(state: &AppState, village: sotay_sync_core::VillageId, 
     for row in rows {
         let Some(day) = row.get::<Option<String>, _>(1).and_then(|d| d.parse::<Date>().ok()) else { continue };
         let next_day = (day.days_since_epoch() + 1) * 86_400_000;
-        sqlx::query("UPDATE record_facts SET first_stored_at = $1 WHERE record_id = $2")
+        sqlx::query("UPDATE record_facts SET first_stored_at = $1 WHERE village_id = $2 AND record_id = $3")
             .bind(next_day.min(now))
+            .bind(village.as_bytes().as_slice())
             .bind(row.get::<Vec<u8>, _>(0))
             .execute(&mut *tx)
             .await?;
@@ -236,7 +237,8 @@ async fn review(
     now: i64,
     returned: Option<&str>,
 ) -> anyhow::Result<()> {
-    let doc: Vec<u8> = sqlx::query("SELECT doc FROM records WHERE id = $1")
+    let doc: Vec<u8> = sqlx::query("SELECT doc FROM records WHERE commune_id = $1 AND id = $2")
+        .bind(reviewer.auth.commune.as_bytes().as_slice())
         .bind(id.as_bytes().as_slice())
         .fetch_one(&state.db.read)
         .await?

@@ -54,7 +54,7 @@ pub async fn detect(db: &Db, commune: CommuneId, ids: &[RecordId]) -> sqlx::Resu
     for (first, second) in &found {
         let done = sqlx::query(
             "INSERT INTO duplicate_pairs (commune_id, first_id, second_id, detected_at, status)
-             VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (first_id, second_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (commune_id, first_id, second_id) DO NOTHING",
         )
         .bind(commune.as_bytes().as_slice())
         .bind(first.as_slice())
@@ -84,7 +84,8 @@ pub struct Pair {
 pub async fn open_pairs(db: &Db, commune: CommuneId, limit: i64) -> anyhow::Result<Vec<Pair>> {
     let rows = sqlx::query(
         "SELECT a.view, b.view, p.detected_at FROM duplicate_pairs p
-         JOIN records a ON a.id = p.first_id JOIN records b ON b.id = p.second_id
+         JOIN records a ON a.commune_id = p.commune_id AND a.id = p.first_id
+         JOIN records b ON b.commune_id = p.commune_id AND b.id = p.second_id
          WHERE p.commune_id = $1 AND p.status = 'open' AND a.deleted = FALSE AND b.deleted = FALSE
          ORDER BY p.detected_at, p.first_id LIMIT $2",
     )

@@ -58,15 +58,20 @@ fn stored_of(r: &sqlx::any::AnyRow, with_doc: bool) -> anyhow::Result<Stored> {
     })
 }
 
-/// One record, with its document if `with_doc`.
-pub async fn stored(db: &Db, id: RecordId, with_doc: bool) -> anyhow::Result<Option<Stored>> {
+/// One record of `commune` (a record is named by its commune and its id), with its document if
+/// `with_doc`.
+pub async fn stored(db: &Db, commune: CommuneId, id: RecordId, with_doc: bool) -> anyhow::Result<Option<Stored>> {
     // The document only when asked for: it is the largest column by far.
     let sql = if with_doc {
-        "SELECT id, commune_id, village_id, kind, owner_device, view, doc FROM records WHERE id = $1"
+        "SELECT id, commune_id, village_id, kind, owner_device, view, doc FROM records WHERE commune_id = $1 AND id = $2"
     } else {
-        "SELECT id, commune_id, village_id, kind, owner_device, view FROM records WHERE id = $1"
+        "SELECT id, commune_id, village_id, kind, owner_device, view FROM records WHERE commune_id = $1 AND id = $2"
     };
-    let row = sqlx::query(sql).bind(id.as_bytes().as_slice()).fetch_optional(&db.read).await?;
+    let row = sqlx::query(sql)
+        .bind(commune.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&db.read)
+        .await?;
     row.map(|r| stored_of(&r, with_doc)).transpose()
 }
 
@@ -126,13 +131,14 @@ pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Sto
     };
     let sql = format!(
         "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.view
-         FROM records r LEFT JOIN record_facts f ON f.record_id = r.id
+         FROM records r LEFT JOIN record_facts f ON f.commune_id = r.commune_id AND f.record_id = r.id
          WHERE ($1 IS NULL OR r.kind = $1) AND ($2 IS NULL OR r.village_id = $2) AND {after}
            AND ($5 IS NULL OR f.review_state = $5) AND ($6 = FALSE OR f.conflicted = TRUE)
            AND ($7 IS NULL OR f.event_date >= $7) AND ($8 IS NULL OR f.event_date <= $8)
            AND ($10 IS NULL OR f.plan_item = $10)
-           AND ($11 = FALSE OR r.id IN (SELECT first_id FROM duplicate_pairs WHERE status = 'open'
-                                        UNION SELECT second_id FROM duplicate_pairs WHERE status = 'open'))
+           AND ($11 = FALSE OR r.id IN (
+                SELECT first_id FROM duplicate_pairs WHERE commune_id = r.commune_id AND status = 'open'
+                UNION SELECT second_id FROM duplicate_pairs WHERE commune_id = r.commune_id AND status = 'open'))
            AND {}
          ORDER BY {order} LIMIT $4",
         filter.sql

@@ -118,7 +118,7 @@ pub fn edits_for(field: Field, v: &serde_json::Value, current: &RecordView) -> R
 /// The stored view and document of a record, if the caller may see it (a focal point's view of
 /// a case is audited).
 async fn visible_view(state: &AppState, auth: &AuthDevice, id: RecordId) -> Result<(RecordView, Vec<u8>), ApiError> {
-    let stored = records::stored(&state.db, id, true).await?.ok_or(ApiError::NotFound)?;
+    let stored = records::stored(&state.db, auth.commune, id, true).await?.ok_or(ApiError::NotFound)?;
     match stored.read(auth) {
         Read::Hidden => return Err(ApiError::NotFound),
         Read::Audited => records::audit_views(&state.db, auth, &[id], "history").await?,
@@ -219,11 +219,11 @@ pub async fn purge_history(
 ) -> Result<Json<PurgeAnswer>, ApiError> {
     require(&auth, &[Role::GbvFocalPoint])?;
     let id = path_id(id)?;
-    let stored = records::stored(&state.db, id, false).await?.ok_or(ApiError::NotFound)?;
+    let stored = records::stored(&state.db, auth.commune, id, false).await?.ok_or(ApiError::NotFound)?;
     if matches!(stored.read(&auth), Read::Hidden) {
         return Err(ApiError::NotFound);
     }
-    let done = crate::store::purge_history(&state.db, id, Some(auth.user), crate::now_ms()).await?;
+    let done = crate::store::purge_history(&state.db, auth.commune, id, Some(auth.user), crate::now_ms()).await?;
     Ok(Json(PurgeAnswer { purged: done == crate::store::Purged::Done }))
 }
 

@@ -102,7 +102,7 @@ pub async fn get_record(
     id: Result<Path<RecordId>, PathRejection>,
 ) -> Result<Json<RecordView>, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::NotFound)?;
-    let record = records::stored(&state.db, id, false).await?.ok_or(ApiError::NotFound)?;
+    let record = records::stored(&state.db, auth.commune, id, false).await?.ok_or(ApiError::NotFound)?;
     match record.read(&auth) {
         Read::Hidden => return Err(ApiError::NotFound),
         Read::Audited => records::audit_views(&state.db, &auth, &[id], "record").await?,
@@ -138,7 +138,7 @@ pub(super) async fn server_edit(
     intent: Effect,
     action: impl FnOnce(&mut sotay_sync_core::Record, i64) -> Result<Vec<u8>, sotay_sync_core::RecordError>,
 ) -> Result<Json<RecordView>, ApiError> {
-    let stored = records::stored(&state.db, id, true).await?.ok_or(ApiError::NotFound)?;
+    let stored = records::stored(&state.db, auth.commune, id, true).await?.ok_or(ApiError::NotFound)?;
     let (kind, rel) = (stored.kind, stored.relation(auth));
     if !policy::may_write(auth.role, kind, rel, Channel::Api) {
         return Err(match policy::read(auth.role, kind, rel, Channel::Api) {

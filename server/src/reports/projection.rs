@@ -94,7 +94,7 @@ pub async fn write<'a>(
                 violence_types, referred_to, review_state, deleted, conflicted, first_stored_at)",
             23,
             chunk.len(),
-            " ON CONFLICT (record_id) DO UPDATE SET unit = excluded.unit, plan_item = excluded.plan_item,
+            " ON CONFLICT (commune_id, record_id) DO UPDATE SET unit = excluded.unit, plan_item = excluded.plan_item,
                 activity_type = excluded.activity_type, format = excluded.format, event_date = excluded.event_date,
                 female = excluded.female, male = excluded.male, ethnic_minority = excluded.ethnic_minority,
                 survivor_sex = excluded.survivor_sex, age_group = excluded.age_group, setting = excluded.setting,
@@ -135,17 +135,31 @@ pub async fn write<'a>(
 }
 
 /// Fills in the projection of records stored before it existed (from their stored views).
-/// Returns how many records it projected.
+/// Returns how many records it projected. Once every record has its row, every write keeps it
+/// so: a mark in `server_state` says so, and later starts skip the search (which reads every
+/// record, seconds on a province's database).
 pub async fn backfill(db: &Db) -> anyhow::Result<usize> {
+    let complete = sqlx::query("SELECT 1 FROM server_state WHERE name = 'record_facts_complete'")
+        .fetch_optional(&db.read)
+        .await?;
+    if complete.is_some() {
+        return Ok(0);
+    }
     let mut done = 0;
     loop {
         let rows = sqlx::query(
-            "SELECT r.view FROM records r LEFT JOIN record_facts f ON f.record_id = r.id
+            "SELECT r.view FROM records r LEFT JOIN record_facts f ON f.commune_id = r.commune_id AND f.record_id = r.id
              WHERE f.record_id IS NULL LIMIT 500",
         )
         .fetch_all(&db.read)
         .await?;
         if rows.is_empty() {
+            let mut tx = db.begin_write().await?;
+            sqlx::query("INSERT INTO server_state (name, value) VALUES ('record_facts_complete', $1) ON CONFLICT DO NOTHING")
+                .bind(Vec::<u8>::new())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
             return Ok(done);
         }
         let facts: Vec<Facts> = rows

@@ -29,26 +29,27 @@ pub enum Purged {
     AlreadyCompact,
 }
 
-/// Purges the history of GBV referral `id` (see the module docs); `by` is the focal point who
-/// asked, `None` for the retention job.
-pub async fn purge_history(db: &Db, id: RecordId, by: Option<UserId>, now_ms: i64) -> Result<Purged, ApiError> {
+/// Purges the history of GBV referral `id` of `commune` (see the module docs); `by` is the focal
+/// point who asked, `None` for the retention job.
+pub async fn purge_history(
+    db: &Db,
+    commune: CommuneId,
+    id: RecordId,
+    by: Option<UserId>,
+    now_ms: i64,
+) -> Result<Purged, ApiError> {
     let mut tx = db.begin_write().await?;
-    let commune = sqlx::query("SELECT commune_id FROM records WHERE id = $1")
-        .bind(id.as_bytes().as_slice())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ApiError::NotFound)?
-        .get::<Vec<u8>, _>(0);
-    let commune =
-        CommuneId::from_slice(&commune).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a bad commune id")))?;
     if db.backend == Backend::Postgres {
         // The commune's log lock of `writer.rs`: its log rows commit in sequence order.
         super::writer::lock_logs(&mut tx, &[commune]).await?;
     }
-    let row = sqlx::query("SELECT kind, doc FROM records WHERE id = $1")
+    let cid = commune.as_bytes().as_slice();
+    let row = sqlx::query("SELECT kind, doc FROM records WHERE commune_id = $1 AND id = $2")
+        .bind(cid)
         .bind(id.as_bytes().as_slice())
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if row.get::<String, _>(0) != RecordKind::GbvReferral.code() {
         return Err(ApiError::Unprocessable(format!(
             "record {id} is not a GBV referral: only their history is purged"
@@ -63,15 +64,17 @@ pub async fn purge_history(db: &Db, id: RecordId, by: Option<UserId>, now_ms: i6
         sotay_sync_core::inspect::inspect_change(&change).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?.hash;
     let seq = super::records::next_seq(&mut tx, commune).await?;
     let rid = id.as_bytes().as_slice();
-    sqlx::query("UPDATE changes SET bytes = $1 WHERE record_id = $2")
+    sqlx::query("UPDATE changes SET bytes = $1 WHERE commune_id = $2 AND record_id = $3")
         .bind(Vec::<u8>::new())
+        .bind(cid)
         .bind(rid)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "INSERT INTO changes (seq, commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes,
                               received_at, replaces)
-         SELECT $1, commune_id, village_id, id, TRUE, owner_device, $2, $3, $4, $5, TRUE FROM records WHERE id = $6",
+         SELECT $1, commune_id, village_id, id, TRUE, owner_device, $2, $3, $4, $5, TRUE FROM records
+         WHERE commune_id = $6 AND id = $7",
     )
     .bind(seq)
     // The server's own row: the creating phone is sent it (its own changes are not).
@@ -79,17 +82,25 @@ pub async fn purge_history(db: &Db, id: RecordId, by: Option<UserId>, now_ms: i6
     .bind(hash.as_slice())
     .bind(change.as_slice())
     .bind(now_ms)
+    .bind(cid)
     .bind(rid)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE records SET doc = $1, updated_seq = $2, history_purged_at = $3 WHERE id = $4")
-        .bind(compacted.save())
-        .bind(seq)
-        .bind(now_ms)
+    sqlx::query(
+        "UPDATE records SET doc = $1, updated_seq = $2, history_purged_at = $3 WHERE commune_id = $4 AND id = $5",
+    )
+    .bind(compacted.save())
+    .bind(seq)
+    .bind(now_ms)
+    .bind(cid)
+    .bind(rid)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM pending_changes WHERE commune_id = $1 AND record_id = $2")
+        .bind(cid)
         .bind(rid)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM pending_changes WHERE record_id = $1").bind(rid).execute(&mut *tx).await?;
     let detail = if by.is_some() { "on request" } else { "retention period over" };
     crate::admin::audit(&mut tx, by, None, "gbv.purge", Some(rid), detail).await?;
     tx.commit().await?;
@@ -101,19 +112,21 @@ pub async fn purge_history(db: &Db, id: RecordId, by: Option<UserId>, now_ms: i6
 pub async fn purge_expired(db: &Db, retention_days: u32, now_ms: i64) -> Result<usize, ApiError> {
     let before = now_ms - i64::from(retention_days) * 86_400_000;
     let rows = sqlx::query(
-        "SELECT r.id FROM records r JOIN record_facts f ON f.record_id = r.id
+        "SELECT r.commune_id, r.id FROM records r JOIN record_facts f ON f.commune_id = r.commune_id AND f.record_id = r.id
          WHERE r.kind = 'gbv_referral' AND f.case_status = 'closed'
-           AND (SELECT MAX(c.received_at) FROM changes c WHERE c.record_id = r.id) < $1
+           AND (SELECT MAX(c.received_at) FROM changes c WHERE c.commune_id = r.commune_id AND c.record_id = r.id) < $1
            AND (r.history_purged_at IS NULL OR r.history_purged_at <
-                (SELECT MAX(c.received_at) FROM changes c WHERE c.record_id = r.id AND c.replaces = FALSE))",
+                (SELECT MAX(c.received_at) FROM changes c
+                 WHERE c.commune_id = r.commune_id AND c.record_id = r.id AND c.replaces = FALSE))",
     )
     .bind(before)
     .fetch_all(&db.read)
     .await?;
     let mut purged = 0;
     for row in rows {
-        let Some(id) = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)) else { continue };
-        if purge_history(db, id, None, now_ms).await? == Purged::Done {
+        let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(0));
+        let Some((commune, id)) = commune.zip(RecordId::from_slice(&row.get::<Vec<u8>, _>(1))) else { continue };
+        if purge_history(db, commune, id, None, now_ms).await? == Purged::Done {
             purged += 1;
         }
     }

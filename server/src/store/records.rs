@@ -115,12 +115,15 @@ pub(crate) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
     let now = crate::now_ms();
     // Waiting changes expire: what they wait for is a phone's own earlier change, and a phone
     // that has not sent it within the bound has lost it (docs/sync-protocol.md, §8.1).
-    sqlx::query("DELETE FROM pending_changes WHERE received_at < $1")
+    // The commune's own only: the query stays in its partition, and a commune's waiting changes
+    // matter only to its own writes.
+    sqlx::query("DELETE FROM pending_changes WHERE commune_id = $1 AND received_at < $2")
+        .bind(auth.commune.as_bytes().as_slice())
         .bind(now - pending.max_age_ms)
         .execute(&mut **tx)
         .await?;
     let mut waiting: Option<(i64, i64)> = None;
-    let versions = read_versions(tx, &ids).await?;
+    let versions = read_versions(tx, auth.commune, &ids).await?;
     let mut villages_checked = std::collections::HashSet::new();
     let mut ready = Vec::with_capacity(prepared.len());
     for p in prepared {
@@ -128,8 +131,8 @@ pub(crate) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
             p
         } else {
             let one = [p.id];
-            let s = read_stored(&mut **tx, &one).await?.remove(&p.id);
-            let q = read_pending(&mut **tx, &one, auth.device).await?.remove(&p.id).unwrap_or_default();
+            let s = read_stored(&mut **tx, auth.commune, &one).await?.remove(&p.id);
+            let q = read_pending(&mut **tx, auth.commune, &one, auth.device).await?.remove(&p.id).unwrap_or_default();
             let id = p.id;
             match prepare(&auth, channel, id, p.incoming, s, q) {
                 Ok(p) => p,
@@ -146,7 +149,7 @@ pub(crate) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
         if !p.still_pending.is_empty() {
             let (count, bytes) = match waiting {
                 Some(w) => w,
-                None => pending_of(tx, auth.device).await?,
+                None => pending_of(tx, auth.commune, auth.device).await?,
             };
             let (count, bytes) = (
                 count + p.still_pending.len() as i64,
@@ -176,38 +179,52 @@ pub(crate) async fn write_job(tx: &mut sqlx::Transaction<'_, Any>, job: WriteJob
 }
 
 /// How many changes of `device`, and how many bytes, wait for their dependencies.
-async fn pending_of(tx: &mut sqlx::Transaction<'_, Any>, device: DeviceId) -> Result<(i64, i64), ApiError> {
+async fn pending_of(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    commune: CommuneId,
+    device: DeviceId,
+) -> Result<(i64, i64), ApiError> {
     let row = sqlx::query(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) FROM pending_changes WHERE device_id = $1",
+        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) FROM pending_changes
+         WHERE commune_id = $1 AND device_id = $2",
     )
+    .bind(commune.as_bytes().as_slice())
     .bind(device.as_bytes().as_slice())
     .fetch_one(&mut **tx)
     .await?;
     Ok((row.get(0), row.get(1)))
 }
 
-/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of record ids.
-fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// A query over a commune's records named by id: the commune bound as `$1` (every lookup names
+/// the commune, so PostgreSQL reads one partition), the ids as `$2` onwards.
+fn with_ids<'q>(
+    sql: String,
+    commune: CommuneId,
+    ids: &'q [RecordId],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(commune.as_bytes().to_vec());
+    ids.iter().fold(q, |q, id| q.bind(id.as_bytes().as_slice()))
 }
 
-/// A query over a list of record ids, bound in order.
-fn with_ids<'q>(sql: String, ids: &'q [RecordId]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
-    ids.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(id.as_bytes().as_slice()))
+/// `$2, $3, …`: the placeholders of the ids bound by [`with_ids`].
+fn id_placeholders(n: usize) -> String {
+    (2..n + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// What the commune's database holds of these records.
 pub(crate) async fn read_stored<'e, E: sqlx::Executor<'e, Database = Any>>(
     db: E,
+    commune: CommuneId,
     ids: &[RecordId],
 ) -> Result<std::collections::HashMap<RecordId, Stored>, ApiError> {
     let sql = format!(
         "SELECT r.id, r.commune_id, r.village_id, r.kind, r.owner_device, r.doc, r.updated_seq,
-                (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id),
+                (SELECT COUNT(*) FROM pending_changes p WHERE p.commune_id = r.commune_id AND p.record_id = r.id),
                 COALESCE(r.history_purged_at, 0)
-         FROM records r WHERE r.id IN ({})",
-        placeholders(ids.len())
+         FROM records r WHERE r.commune_id = $1 AND r.id IN ({})",
+        id_placeholders(ids.len())
     );
-    let rows = with_ids(sql, ids).fetch_all(db).await?;
+    let rows = with_ids(sql, commune, ids).fetch_all(db).await?;
     let mut out = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
         let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -230,15 +247,17 @@ pub(crate) async fn read_stored<'e, E: sqlx::Executor<'e, Database = Any>>(
 /// they are applied when that device pushes again, and checked as its writes.
 pub(crate) async fn read_pending<'e, E: sqlx::Executor<'e, Database = Any>>(
     db: E,
+    commune: CommuneId,
     ids: &[RecordId],
     device: DeviceId,
 ) -> Result<std::collections::HashMap<RecordId, Vec<Incoming>>, ApiError> {
     let sql = format!(
-        "SELECT record_id, hash, bytes FROM pending_changes WHERE record_id IN ({}) AND device_id = ${}",
-        placeholders(ids.len()),
-        ids.len() + 1
+        "SELECT record_id, hash, bytes FROM pending_changes
+         WHERE commune_id = $1 AND record_id IN ({}) AND device_id = ${}",
+        id_placeholders(ids.len()),
+        ids.len() + 2
     );
-    let rows = with_ids(sql, ids).bind(device.as_bytes().as_slice()).fetch_all(db).await?;
+    let rows = with_ids(sql, commune, ids).bind(device.as_bytes().as_slice()).fetch_all(db).await?;
     let mut out: std::collections::HashMap<RecordId, Vec<Incoming>> = std::collections::HashMap::new();
     for row in rows {
         let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -250,14 +269,16 @@ pub(crate) async fn read_pending<'e, E: sqlx::Executor<'e, Database = Any>>(
 
 async fn read_versions(
     tx: &mut sqlx::Transaction<'_, Any>,
+    commune: CommuneId,
     ids: &[RecordId],
 ) -> Result<std::collections::HashMap<RecordId, (i64, i64)>, ApiError> {
     let sql = format!(
-        "SELECT r.id, r.updated_seq, (SELECT COUNT(*) FROM pending_changes p WHERE p.record_id = r.id)
-         FROM records r WHERE r.id IN ({})",
-        placeholders(ids.len())
+        "SELECT r.id, r.updated_seq,
+                (SELECT COUNT(*) FROM pending_changes p WHERE p.commune_id = r.commune_id AND p.record_id = r.id)
+         FROM records r WHERE r.commune_id = $1 AND r.id IN ({})",
+        id_placeholders(ids.len())
     );
-    let rows = with_ids(sql, ids).fetch_all(&mut **tx).await?;
+    let rows = with_ids(sql, commune, ids).fetch_all(&mut **tx).await?;
     rows.into_iter()
         .map(|row| {
             let id = RecordId::from_slice(&row.get::<Vec<u8>, _>(0)).ok_or_else(corrupt)?;
@@ -390,7 +411,8 @@ async fn write_pending(
     now: i64,
 ) -> Result<(), ApiError> {
     for hash in &p.applied_pending {
-        sqlx::query("DELETE FROM pending_changes WHERE record_id = $1 AND hash = $2")
+        sqlx::query("DELETE FROM pending_changes WHERE commune_id = $1 AND record_id = $2 AND hash = $3")
+            .bind(p.scope.commune.as_bytes().as_slice())
             .bind(p.id.as_bytes().as_slice())
             .bind(hash.as_slice())
             .execute(&mut **tx)
@@ -398,8 +420,10 @@ async fn write_pending(
     }
     for c in &p.still_pending {
         sqlx::query(
-            "INSERT INTO pending_changes (record_id, hash, device_id, bytes, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO pending_changes (commune_id, record_id, hash, device_id, bytes, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
+        .bind(p.scope.commune.as_bytes().as_slice())
         .bind(p.id.as_bytes().as_slice())
         .bind(c.hash.as_slice())
         .bind(auth.device.as_bytes().as_slice())
@@ -468,7 +492,7 @@ async fn write_log_and_records(
             "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)",
             13,
             chunk.len(),
-            " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, view = excluded.view, review_state = excluded.review_state,
+            " ON CONFLICT (commune_id, id) DO UPDATE SET doc = excluded.doc, view = excluded.view, review_state = excluded.review_state,
                conflicted = excluded.conflicted, deleted = excluded.deleted, event_date = excluded.event_date,
                updated_seq = excluded.updated_seq",
         );

@@ -73,8 +73,8 @@ pub(crate) async fn ingest_audited(
     let ids: Vec<RecordId> = batches.iter().map(|(id, _)| *id).collect();
 
     // 1. Read.
-    let mut stored = read_stored(&state.db.read, &ids).await?;
-    let mut pending = read_pending(&state.db.read, &ids, auth.device).await?;
+    let mut stored = read_stored(&state.db.read, auth.commune, &ids).await?;
+    let mut pending = read_pending(&state.db.read, auth.commune, &ids, auth.device).await?;
 
     // 2. Merge and project, off the async threads.
     let auth_copy = *auth;
