@@ -24,13 +24,24 @@ const NOW_MS: i64 = 1_795_651_200_000;
 
 /// Runs the province scenarios when `--postgres` names a server.
 pub async fn province(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
+    let wanted = ["province-ingest", "province-size", "province-load"].map(|n| crate::scenarios::wanted(args, n));
+    if !wanted.contains(&true) {
+        return Ok(());
+    }
     let Some(pg) = args.postgres.as_deref() else {
         println!("province: skipped (it runs on PostgreSQL: give --postgres URL)");
         return Ok(());
     };
-    ingest(args, out, pg).await?;
-    size(args, out, pg).await?;
-    load(args, out, pg).await?;
+    // `--only province` runs all three; `--only province-load` one.
+    if wanted[0] {
+        ingest(args, out, pg).await?;
+    }
+    if wanted[1] {
+        size(args, out, pg).await?;
+    }
+    if wanted[2] {
+        load(args, out, pg).await?;
+    }
     Ok(())
 }
 
@@ -77,7 +88,8 @@ async fn enrol_all(http: &reqwest::Client, servers: &[Server], codes: &[String])
             .iter()
             .enumerate()
             .map(|(i, code)| {
-                let (http, base, code) = (http.clone(), servers[(n * 64 + i) % servers.len()].base.clone(), code.clone());
+                let (http, base, code) =
+                    (http.clone(), servers[(n * 64 + i) % servers.len()].base.clone(), code.clone());
                 tokio::spawn(async move { enrol(&http, &base, &code).await })
             })
             .collect();
@@ -111,13 +123,14 @@ async fn sync_each(sims: &mut Vec<Sim>) -> anyhow::Result<()> {
 }
 
 /// One ingest run: 20 phones, one per village, each pushing `per` new records at once, through
-/// `instances` instances. Records per second, and errors plus records missing.
+/// `instances` instances. Records per second, errors plus records missing, and how many of the
+/// machine's cores were busy meanwhile.
 async fn ingest_once(
     postgres: Option<&str>,
     communes_n: usize,
     instances: usize,
     per: usize,
-) -> anyhow::Result<(f64, i64)> {
+) -> anyhow::Result<(f64, i64, f64)> {
     let devices = 20;
     let (_dir, db_url, codes) = communes(postgres, communes_n, devices / communes_n, 1).await?;
     let servers: Vec<Server> = (0..instances).map(|_| Server::start_with(&db_url, true)).collect::<Result<_, _>>()?;
@@ -129,36 +142,56 @@ async fn ingest_once(
         create_activities(sim, (d * per) as u32, per as u32)?;
     }
     let t = Instant::now();
+    let busy_before = machine_busy();
     let tasks: Vec<_> = sims.into_iter().map(|mut sim| tokio::spawn(async move { sim.sync().await })).collect();
     let errors = futures_join(tasks).await.iter().filter(|r| r.is_err()).count() as i64;
     let secs = t.elapsed().as_secs_f64();
+    let busy = (machine_busy() - busy_before) / secs;
     for s in servers {
         s.stop();
     }
     let db = Db::open(&db_url).await?;
     let stored: i64 = sqlx::query("SELECT COUNT(*) FROM records").fetch_one(&db.read).await?.get(0);
     db.close().await;
-    Ok(((devices * per) as f64 / secs, errors + (devices * per) as i64 - stored))
+    Ok(((devices * per) as f64 / secs, errors + (devices * per) as i64 - stored, busy))
+}
+
+/// CPU seconds the whole machine has spent busy (not idle, not waiting for I/O) since boot.
+fn machine_busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal …, 100 ticks a second.
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    (ticks.iter().take(8).sum::<f64>() - idle) / 100.0
 }
 
 async fn ingest(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     let per = if args.quick { 100 } else { 500 };
     let what = format!("ingest of new records, 20 devices × {per}");
-    let (sqlite, e0) = ingest_once(None, 20, 1, per).await?;
-    let (one, e1) = ingest_once(Some(pg), 20, 1, per).await?;
-    let (two, e2) = ingest_once(Some(pg), 20, 2, per).await?;
-    let (one_commune, e3) = ingest_once(Some(pg), 1, 1, per).await?;
-    let (one_commune_two, e4) = ingest_once(Some(pg), 1, 2, per).await?;
+    let (sqlite, e0, _) = ingest_once(None, 20, 1, per).await?;
+    let (one, e1, busy_one) = ingest_once(Some(pg), 20, 1, per).await?;
+    let (two, e2, busy_two) = ingest_once(Some(pg), 20, 2, per).await?;
+    let (one_commune, e3, _) = ingest_once(Some(pg), 1, 1, per).await?;
+    let (one_commune_two, e4, _) = ingest_once(Some(pg), 1, 2, per).await?;
     out.print(Figure::info(format!("{what} in 20 communes, SQLite, one instance"), sqlite, "rec/s"));
     out.print(Figure::info(format!("{what} in 20 communes, PostgreSQL, one instance"), one, "rec/s"));
     out.print(Figure::info(format!("{what} in 20 communes, PostgreSQL, two instances"), two, "rec/s"));
     out.print(Figure::info(format!("{what} in one commune, PostgreSQL, one instance"), one_commune, "rec/s"));
     out.print(Figure::info(format!("{what} in one commune, PostgreSQL, two instances"), one_commune_two, "rec/s"));
-    out.print(Figure::target("PostgreSQL ingest, one instance, against SQLite", one / sqlite, "ratio", Goal::AtLeast, 0.5));
+    out.print(Figure::target(
+        "PostgreSQL ingest, one instance, against SQLite",
+        one / sqlite,
+        "ratio",
+        Goal::AtLeast,
+        0.5,
+    ));
     out.print(Figure::target("PostgreSQL ingest, two instances against one", two / one, "ratio", Goal::AtLeast, 1.3));
+    out.print(Figure::info("cores busy during PostgreSQL ingest, one instance (of 2)", busy_one, "cores"));
+    out.print(Figure::info("cores busy during PostgreSQL ingest, two instances (of 2)", busy_two, "cores"));
     out.print(Figure::info(
-        "PostgreSQL ingest, two instances, one commune against 20 (the commune's log lock)",
-        one_commune_two / two,
+        "PostgreSQL ingest in one commune, two instances against one (the commune's log lock)",
+        one_commune_two / one_commune,
         "ratio",
     ));
     out.print(Figure::target(
@@ -210,11 +243,11 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     let (own, others, per_commune) = if args.quick { (2_000, 200, 2_500) } else { (10_000, 200, 50_000) };
     let (_dir, db_url, codes) = communes(Some(pg), 1, 1, 2).await?;
     let db = Db::open(&db_url).await?;
-    let commune = CommuneId::from_slice(
-        &sqlx::query("SELECT id FROM communes").fetch_one(&db.read).await?.get::<Vec<u8>, _>(0),
-    )
-    .ok_or_else(|| anyhow::anyhow!("no commune"))?;
-    let reviewer = NewUser { username: "reviewer", display_name: "Reviewer", role: Role::Reviewer, commune, village: None };
+    let commune =
+        CommuneId::from_slice(&sqlx::query("SELECT id FROM communes").fetch_one(&db.read).await?.get::<Vec<u8>, _>(0))
+            .ok_or_else(|| anyhow::anyhow!("no commune"))?;
+    let reviewer =
+        NewUser { username: "reviewer", display_name: "Reviewer", role: Role::Reviewer, commune, village: None };
     let reviewer = admin::create_user(&db, reviewer).await?;
     admin::set_password(&db, reviewer, "mật-khẩu-đủ-dài").await?;
     db.close().await;
@@ -225,6 +258,9 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     let b = enrol(&http, &server.base, &codes[0][1]).await?;
     let ids = create_activities(&mut a, 0, own)?;
     a.sync().await?;
+    server.stop();
+    settle(&db_url).await?;
+    let server = Server::start(&db_url)?;
     let mut c = Commune { a, b, ids, edits: 0 };
     let small = measure(&mut c, &http, &server).await?;
     server.stop();
@@ -232,6 +268,7 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     let t = Instant::now();
     let total = province_fill(&db_url, others, per_commune).await?;
     let fill_secs = t.elapsed().as_secs_f64();
+    settle(&db_url).await?;
     let server = Server::start(&db_url)?;
     let big = measure(&mut c, &http, &server).await?;
     server.stop();
@@ -260,10 +297,21 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `communes` communes of ten villages, each with `per_commune` records, their report projection
-/// and as many log rows, by SQL, two communes at a time. Returns the records in the database.
-async fn province_fill(db_url: &str, communes: usize, per_commune: i64) -> anyhow::Result<i64> {
+/// A database in service, not one just loaded: vacuumed and analyzed (what autovacuum would have
+/// done by then, which otherwise runs during the measurement) and checkpointed.
+async fn settle(db_url: &str) -> anyhow::Result<()> {
     let db = Db::open(db_url).await?;
+    sqlx::query("VACUUM (ANALYZE)").execute(&db.write).await?;
+    sqlx::query("CHECKPOINT").execute(&db.write).await?;
+    db.close().await;
+    Ok(())
+}
+
+/// `communes` communes of ten villages, each with `per_commune` records, their report projection
+/// and as many log rows, by SQL. Returns the records in the database.
+async fn province_fill(db_url: &str, communes: usize, per_commune: i64) -> anyhow::Result<i64> {
+    // One commune's rows are one long statement: wait for the database as long as it takes.
+    let db = Db::open_with(db_url, 3_600_000).await?;
     let mut made = Vec::new();
     for c in 0..communes {
         let commune = admin::create_commune(&db, &format!("Xã tỉnh {c}")).await?;
@@ -273,33 +321,20 @@ async fn province_fill(db_url: &str, communes: usize, per_commune: i64) -> anyho
         made.push(commune);
     }
     let started = Instant::now();
-    for (n, pair) in made.chunks(2).enumerate() {
-        let tasks: Vec<_> = pair
-            .iter()
-            .map(|&commune| {
-                let db = db.clone();
-                tokio::spawn(async move {
-                    fill_rows(&db, commune, per_commune).await?;
-                    // The log: one row per record, numbered 1… in the commune.
-                    sqlx::query(
-                        "INSERT INTO changes (commune_id, seq, village_id, record_id, sensitive, owner_device,
-                                              device_id, hash, bytes, received_at)
-                         SELECT commune_id, updated_seq, village_id, id, FALSE, owner_device, owner_device,
-                                id || id, doc, 0
-                         FROM records WHERE commune_id = $1",
-                    )
-                    .bind(commune.as_bytes().to_vec())
-                    .execute(&db.write)
-                    .await?;
-                    Ok::<_, anyhow::Error>(())
-                })
-            })
-            .collect();
-        for r in futures_join(tasks).await {
-            r?;
-        }
-        if (n + 1) % 10 == 0 {
-            eprintln!("  province: {} of {communes} communes filled, {:.0} s", (n + 1) * 2, started.elapsed().as_secs_f64());
+    for (n, &commune) in made.iter().enumerate() {
+        fill_rows(&db, commune, per_commune).await?;
+        // The log: one row per record, numbered 1… in the commune.
+        sqlx::query(
+            "INSERT INTO changes (commune_id, seq, village_id, record_id, sensitive, owner_device, device_id, hash,
+                                  bytes, received_at)
+             SELECT commune_id, updated_seq, village_id, id, FALSE, owner_device, owner_device, id || id, doc, 0
+             FROM records WHERE commune_id = $1",
+        )
+        .bind(commune.as_bytes().as_slice())
+        .execute(&db.write)
+        .await?;
+        if (n + 1) % 20 == 0 {
+            eprintln!("  province: {} of {communes} communes filled, {:.0} s", n + 1, started.elapsed().as_secs_f64());
         }
     }
     analyze(&db).await?;
@@ -337,7 +372,14 @@ async fn load(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     };
     let (mut latencies, mut errors) = (Vec::new(), 0);
     let (mut rss_peak, mut connections_peak) = ([0.0f64; 2], 0i64);
+    // CPU seconds of the rounds: the two instances, PostgreSQL, the simulated phones; and the
+    // rounds' wall time. On two cores the burst cannot drain faster than their sum over two.
+    let mut cpu = [0.0f64; 4];
+    let mut wall = 0.0;
     for round in 0..3 {
+        let cpu_before =
+            [servers[0].cpu_secs(), servers[1].cpu_secs(), postgres_cpu_secs(), cpu_secs(std::process::id())];
+        let started = Instant::now();
         for (i, sim) in sims.iter_mut().enumerate() {
             let ids = &village_records[i / per_village];
             sim.device.edit(ids[(i + round) % ids.len()], &[Edit::AttendanceMale((i + round) as u32 % 90)], NOW_MS)?;
@@ -348,22 +390,34 @@ async fn load(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
                 for (k, s) in servers.iter().enumerate() {
                     peak.0[k] = peak.0[k].max(s.rss_mib());
                 }
-                let open: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()")
-                        .fetch_one(&mut conn)
-                        .await
-                        .map_or(0, |r| r.get(0));
+                let open: i64 = sqlx::query("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_or(0, |r| r.get(0));
                 peak.1 = peak.1.max(open - 1);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             peak
         };
-        let (round, peak) = tokio::join!(sync_all_at_once(&mut sims), sampler);
+        let (round, peak) = tokio::join!(
+            async {
+                let r = sync_all_at_once(&mut sims).await;
+                (r, started.elapsed().as_secs_f64())
+            },
+            sampler
+        );
+        let ((round, round_secs), peak) = (round, peak);
+        let cpu_after =
+            [servers[0].cpu_secs(), servers[1].cpu_secs(), postgres_cpu_secs(), cpu_secs(std::process::id())];
+        for k in 0..4 {
+            cpu[k] += cpu_after[k] - cpu_before[k];
+        }
+        wall += round_secs;
         let (ms, failed) = round?;
         latencies.extend(ms);
         errors += failed;
-        for k in 0..2 {
-            rss_peak[k] = rss_peak[k].max(peak.0[k]);
+        for (kept, seen) in rss_peak.iter_mut().zip(peak.0) {
+            *kept = kept.max(seen);
         }
         connections_peak = connections_peak.max(peak.1);
     }
@@ -379,5 +433,35 @@ async fn load(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     out.print(Figure::info(format!("{label}: RSS of instance 1 (peak)"), rss_peak[0], "MiB"));
     out.print(Figure::info(format!("{label}: RSS of instance 2 (peak)"), rss_peak[1], "MiB"));
     out.print(Figure::info(format!("{label}: PostgreSQL connections in use (peak)"), connections_peak as f64, "count"));
+    let syncs = (3 * devices) as f64;
+    for (k, who) in ["instance 1", "instance 2", "PostgreSQL", "the simulated phones (this process)"].iter().enumerate()
+    {
+        out.print(Figure::info(format!("{label}: CPU per sync, {who}"), cpu[k] / syncs * 1000.0, "ms"));
+    }
+    out.print(Figure::info(
+        format!("{label}: CPU busy during the rounds (2 cores = 2.0)"),
+        cpu.iter().sum::<f64>() / wall,
+        "cores",
+    ));
     Ok(())
+}
+
+/// CPU time (user and system) process `pid` has used, seconds (Linux; 0 if it is gone).
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 counted from 0 after the name;
+    // 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU time of every PostgreSQL process on this machine, seconds.
+fn postgres_cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .map(cpu_secs)
+        .sum()
 }

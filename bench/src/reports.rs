@@ -87,7 +87,12 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Signs in through `POST /api/v1/login`; the access token.
-pub(crate) async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
     let body = serde_json::json!({ "username": username, "password": password }).to_string();
     let answer = http
         .post(format!("{base}/api/v1/login"))

@@ -23,8 +23,7 @@ pub async fn serve_child(db_url: &str) -> anyhow::Result<()> {
     let detect_duplicates = std::env::var("SOTAY_DETECT_DUPLICATES").map_or(true, |v| v != "false");
     // Every simulated phone connects from loopback: one address stands for many phones here.
     let defaults = Limits::default();
-    let limits =
-        Limits { detect_duplicates, max_connections_per_addr: defaults.max_connections, ..defaults };
+    let limits = Limits { detect_duplicates, max_connections_per_addr: defaults.max_connections, ..defaults };
     let state = sotay_server::build_state(db_url, limits).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("PORT {}", listener.local_addr()?.port());
@@ -73,6 +72,11 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
             .map_or(0.0, |kib| kib / 1024.0)
+    }
+
+    /// CPU time the server process has used so far, seconds.
+    pub(crate) fn cpu_secs(&self) -> f64 {
+        crate::province::cpu_secs(self.child.id())
     }
 
     pub(crate) fn stop(mut self) {
@@ -198,7 +202,7 @@ pub(crate) fn create_activities(sim: &mut Sim, from: u32, n: u32) -> anyhow::Res
         .collect()
 }
 
-fn wanted(args: &Args, name: &str) -> bool {
+pub(crate) fn wanted(args: &Args, name: &str) -> bool {
     args.only.as_deref().is_none_or(|o| name.contains(o))
 }
 
@@ -224,9 +228,8 @@ pub async fn run_all(args: &Args) -> anyhow::Result<()> {
     if wanted(args, "report") {
         crate::reports::reports(args, &mut out).await?;
     }
-    if wanted(args, "province") {
-        crate::province::province(args, &mut out).await?;
-    }
+    // Three scenarios (province-ingest, province-size, province-load), each chosen by its name.
+    crate::province::province(args, &mut out).await?;
     let failed: Vec<&str> = out.all.iter().filter(|f| f.pass == Some(false)).map(|f| f.name.as_str()).collect();
     if !args.json {
         println!(
@@ -671,8 +674,9 @@ async fn concurrent(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
 }
 
 /// Every phone sends its sync at once; the latency of each is its round trip (milliseconds), and
-/// the failures are counted. Applying the answers happens afterwards, so the simulated phones
-/// (which share this machine's cores with the server) do not queue behind each other's CPU work.
+/// the failures are counted (each distinct message printed once, on stderr). Applying the answers
+/// happens afterwards, so the simulated phones (which share this machine's cores with the
+/// server) do not queue behind each other's CPU work.
 pub(crate) async fn sync_all_at_once(sims: &mut Vec<Sim>) -> anyhow::Result<(Vec<f64>, usize)> {
     let tasks: Vec<_> = sims
         .drain(..)
@@ -681,28 +685,31 @@ pub(crate) async fn sync_all_at_once(sims: &mut Vec<Sim>) -> anyhow::Result<(Vec
                 let req = sim.device.prepare_sync(sotay_client::sync::MAX_PUSH_BYTES);
                 let t = Instant::now();
                 let resp = match &req {
-                    Ok(req) => sim.client.sync_once(&sim.token, req).await.ok(),
-                    Err(_) => None,
+                    Ok(req) => sim.client.sync_once(&sim.token, req).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
                 };
-                (sim, t.elapsed(), req.ok().zip(resp))
+                (sim, t.elapsed(), req.map_err(|e| e.to_string()).and_then(|req| resp.map(|resp| (req, resp))))
             })
         })
         .collect();
     let mut latencies = Vec::with_capacity(tasks.len());
-    let mut errors = 0;
+    let mut errors: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for (mut sim, elapsed, exchange) in futures_join(tasks).await {
         latencies.push(elapsed.as_secs_f64() * 1000.0);
         match exchange {
-            Some((req, (resp, _))) => {
+            Ok((req, (resp, _))) => {
                 if sim.device.apply_sync(&req, resp)?.more {
                     sim.sync().await?;
                 }
             }
-            None => errors += 1,
+            Err(e) => *errors.entry(e).or_default() += 1,
         }
         sims.push(sim);
     }
-    Ok((latencies, errors))
+    for (e, n) in &errors {
+        eprintln!("  {n} syncs failed: {e}");
+    }
+    Ok((latencies, errors.values().sum()))
 }
 
 pub(crate) async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {

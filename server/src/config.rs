@@ -252,7 +252,8 @@ pub struct Limits {
     /// Connections served by the overflow lane at once (each answers one request within 2 s).
     #[arg(long, env = "SOTAY_OVERFLOW_CONNECTIONS", default_value_t = 64)]
     pub overflow_connections: usize,
-    /// Most requests being handled at once; past it, 503 with Retry-After.
+    /// Most requests being handled at once; past it, a request waits up to `--budget-wait-ms`
+    /// for a slot, then gets 503 with Retry-After.
     #[arg(long, env = "SOTAY_MAX_IN_FLIGHT", default_value_t = 512)]
     pub max_in_flight: usize,
     /// Bytes of request bodies and inflated sync payloads held at once, over all requests;

@@ -166,14 +166,16 @@ impl Pressure {
     }
 }
 
-/// Middleware on every route but `/healthz`: a slot among the requests in flight (503 if none),
-/// then the whole body read under its deadline and charged to the memory budget before the
+/// Middleware on every route but `/healthz`: a slot among the requests in flight (waiting for one
+/// up to the budget wait, as for memory, then 503: a burst of phones queues for a moment instead
+/// of being refused, and the connection cap bounds how many can wait), then the whole body read under its deadline and charged to the memory budget before the
 /// handler sees it. The charge is held until the handler has answered.
 pub async fn bound(State(pressure): State<Arc<Pressure>>, req: Request, next: Next) -> Response {
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
-    let Ok(_slot) = pressure.in_flight.clone().try_acquire_owned() else {
+    let slot = tokio::time::timeout(pressure.budget_wait, pressure.in_flight.clone().acquire_owned()).await;
+    let Ok(Ok(_slot)) = slot else {
         return ApiError::Unavailable.into_response();
     };
     let declared = req

@@ -79,7 +79,8 @@ async fn one_communes_work_reads_and_writes_only_its_own_partition() {
         &sqlx::query("SELECT id FROM communes").fetch_one(&db.read).await.unwrap().get::<Vec<u8>, _>(0),
     )
     .unwrap();
-    let reviewer = NewUser { username: "mai", display_name: "Mai", role: Role::Reviewer, commune: commune_a, village: None };
+    let reviewer =
+        NewUser { username: "mai", display_name: "Mai", role: Role::Reviewer, commune: commune_a, village: None };
     let reviewer = admin::create_user(&db, reviewer).await.unwrap();
     admin::set_password(&db, reviewer, "mật-khẩu-đủ-dài").await.unwrap();
     // Other communes, with records of their own; each lands in some partition, most in another

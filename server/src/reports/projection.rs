@@ -139,9 +139,8 @@ pub async fn write<'a>(
 /// so: a mark in `server_state` says so, and later starts skip the search (which reads every
 /// record, seconds on a province's database).
 pub async fn backfill(db: &Db) -> anyhow::Result<usize> {
-    let complete = sqlx::query("SELECT 1 FROM server_state WHERE name = 'record_facts_complete'")
-        .fetch_optional(&db.read)
-        .await?;
+    let complete =
+        sqlx::query("SELECT 1 FROM server_state WHERE name = 'record_facts_complete'").fetch_optional(&db.read).await?;
     if complete.is_some() {
         return Ok(0);
     }
@@ -155,10 +154,12 @@ pub async fn backfill(db: &Db) -> anyhow::Result<usize> {
         .await?;
         if rows.is_empty() {
             let mut tx = db.begin_write().await?;
-            sqlx::query("INSERT INTO server_state (name, value) VALUES ('record_facts_complete', $1) ON CONFLICT DO NOTHING")
-                .bind(Vec::<u8>::new())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO server_state (name, value) VALUES ('record_facts_complete', $1) ON CONFLICT DO NOTHING",
+            )
+            .bind(Vec::<u8>::new())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(done);
         }

@@ -233,20 +233,23 @@ async fn the_audit_log_shows_an_admin_only_their_own_communes_entries_in_pages()
 }
 
 #[tokio::test]
-async fn requests_past_the_in_flight_cap_get_503_with_retry_after_and_healthz_still_answers() {
-    let app = spawn_app_with(Limits { max_in_flight: 2, ..Limits::default() }).await;
+async fn requests_past_the_in_flight_cap_wait_then_get_503_with_retry_after_and_healthz_still_answers() {
+    sotay_client::http::install_crypto_provider(); // for reqwest::get, whichever test runs first
+    let app = spawn_app_with(Limits { max_in_flight: 2, budget_wait_ms: 200, ..Limits::default() }).await;
     let held = [stalled_body(&app, 100).await, stalled_body(&app, 100).await];
     // The two stalled requests take their slots as soon as their heads arrive.
     let mut refused = None;
     for _ in 0..1000 {
+        let asked = std::time::Instant::now();
         let resp = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
         if resp.status() == 503 {
-            refused = Some(resp);
+            refused = Some((resp, asked.elapsed()));
             break;
         }
         tokio::task::yield_now().await;
     }
-    let refused = refused.expect("a third request is refused while two are in flight");
+    let (refused, waited) = refused.expect("a third request is refused while two are in flight");
+    assert!(waited >= std::time::Duration::from_millis(200), "it waited for a slot first: {waited:?}");
     assert_eq!(refused.headers()["retry-after"], "2");
     let body = refused.text().await.unwrap();
     assert!(body.contains("\"unavailable\""), "{body}");

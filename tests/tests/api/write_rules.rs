@@ -9,6 +9,7 @@ use sotay_sync_core::schema::*;
 use sotay_sync_core::wire::SyncResponse;
 use sotay_sync_core::{Date, Edit, Editor, Field, Record, RecordId, ReviewState};
 use sotay_tests::*;
+use sqlx::Row;
 
 /// A change made on the server's current copy of the record by `who`'s device, as a modified
 /// client could make it.
@@ -358,4 +359,63 @@ async fn write_matrix_every_role_against_every_field_by_sync() {
             }
         }
     }
+}
+
+/// A record is named by its commune and its id (migration 0011): a phone of another commune that
+/// sends a record under an id already taken cannot reach the first commune's record, whatever
+/// commune its change claims; under its own commune it makes a record of its own.
+#[tokio::test]
+async fn an_id_taken_in_another_commune_never_reaches_that_communes_record() {
+    let app = spawn_app().await;
+    let c = app.commune().await;
+    let db = &app.state.db;
+    let other = sotay_server::admin::create_commune(db, "Phúc Hoà").await.unwrap();
+    let village = sotay_server::admin::create_village(db, other, "Thôn Bắc").await.unwrap();
+    let role = sotay_server::auth::Role::Collaborator;
+    let user = sotay_server::admin::NewUser {
+        username: "tuan",
+        display_name: "Tuấn",
+        role,
+        commune: other,
+        village: Some(village),
+    };
+    sotay_server::admin::create_user(db, user).await.unwrap();
+    let mut lan = app.device("lan").await;
+    let id = lan.device.create(RecordKind::Activity, &activity_edits(12, 3), NOW_MS).unwrap();
+    lan.sync().await;
+    let before = app.server_record(id).await.unwrap().view();
+
+    let tuan = app.device("tuan").await;
+    let editor = Editor { device: tuan.device.identity().device, user: tuan.device.identity().user };
+    // Claiming the first commune's record: outside the phone's scope.
+    let (_, claim) =
+        Record::create(RecordKind::Activity, id, c.commune, c.village_a, editor, &activity_edits(99, 99), NOW_MS)
+            .unwrap();
+    assert_eq!(refusal(&push(&tuan, id, vec![claim]).await).unwrap().0, "forbidden");
+    // Under its own commune: a record of its own with the same id.
+    let (_, own) =
+        Record::create(RecordKind::Activity, id, other, village, editor, &activity_edits(7, 7), NOW_MS).unwrap();
+    assert_eq!(refusal(&push(&tuan, id, vec![own]).await), None);
+
+    let rows = sqlx::query("SELECT commune_id, view FROM records WHERE id = $1 ORDER BY view")
+        .bind(id.as_bytes().as_slice())
+        .fetch_all(&db.read)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "one record in each commune");
+    for row in rows {
+        let view: sotay_sync_core::RecordView = serde_json::from_str(&row.get::<String, _>(1)).unwrap();
+        if row.get::<Vec<u8>, _>(0) == c.commune.as_bytes().to_vec() {
+            assert_eq!(view, before, "the first commune's record is untouched");
+        } else {
+            assert_eq!(view.attendance_female, Some(7));
+        }
+    }
+    // The first commune's phone and reviewer still see only their own.
+    lan.sync().await;
+    assert_eq!(lan.device.view(id).unwrap(), before);
+    let reviewer = app.web_login("reviewer").await;
+    let (status, body) = app.call("GET", &format!("/api/v1/records/{id}"), Some(&reviewer), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"attendance_female\":12"), "{body}");
 }
