@@ -153,6 +153,7 @@ async fn ingest_once(
     let db = Db::open(&db_url).await?;
     let stored: i64 = sqlx::query("SELECT COUNT(*) FROM records").fetch_one(&db.read).await?.get(0);
     db.close().await;
+    drop_database(postgres, &db_url).await?;
     Ok(((devices * per) as f64 / secs, errors + (devices * per) as i64 - stored, busy))
 }
 
@@ -272,6 +273,7 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     let server = Server::start(&db_url)?;
     let big = measure(&mut c, &http, &server).await?;
     server.stop();
+    drop_database(Some(pg), &db_url).await?;
 
     let small_label = format!("{} k records", own / 1000);
     let big_label = format!("{:.1} M records in {} communes", total as f64 / 1e6, others + 1);
@@ -297,6 +299,17 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drops a database the scenario made on the PostgreSQL server at `postgres` (a province's is
+/// gigabytes); SQLite's goes with its temporary directory.
+async fn drop_database(postgres: Option<&str>, db_url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let Some(admin_url) = postgres else { return Ok(()) };
+    let name = db_url.rsplit('/').next().unwrap_or_default();
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
+    Ok(())
+}
+
 /// A database in service, not one just loaded: vacuumed and analyzed (what autovacuum would have
 /// done by then, which otherwise runs during the measurement) and checkpointed.
 async fn settle(db_url: &str) -> anyhow::Result<()> {
@@ -312,6 +325,9 @@ async fn settle(db_url: &str) -> anyhow::Result<()> {
 async fn province_fill(db_url: &str, communes: usize, per_commune: i64) -> anyhow::Result<i64> {
     // One commune's rows are one long statement: wait for the database as long as it takes.
     let db = Db::open_with(db_url, 3_600_000).await?;
+    // Generated rows are consistent by construction: no foreign-key check per row while loading
+    // (the writer pool is one connection, so the setting holds for every statement below).
+    sqlx::query("SET session_replication_role = replica").execute(&db.write).await?;
     let mut made = Vec::new();
     for c in 0..communes {
         let commune = admin::create_commune(&db, &format!("Xã tỉnh {c}")).await?;
@@ -424,6 +440,8 @@ async fn load(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     for s in servers {
         s.stop();
     }
+    drop(conn);
+    drop_database(Some(pg), &db_url).await?;
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     let label = format!("{devices} devices of {communes_n} communes at once, two instances");
