@@ -7,6 +7,7 @@
 //! `--quick` runs every scenario at reduced size; `--json` prints one JSON object per figure.
 
 mod figures;
+mod harness;
 mod phone;
 mod province;
 mod reports;
@@ -41,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if let Some(db_url) = &args.serve {
-        return runtime.block_on(scenarios::serve_child(db_url));
+        return runtime.block_on(harness::serve_child(db_url));
     }
     runtime.block_on(scenarios::run_all(&args))
 }

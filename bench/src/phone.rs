@@ -4,15 +4,13 @@
 
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
-use crate::scenarios::{Server, create_on_memory_phone, setup};
+use crate::harness::{NOW_MS, Server, create_on_memory_phone, setup};
 use sotay_client::store::{PhoneKey, RecordQuery};
 use sotay_client::{ClientConfig, Session, SqliteStore, SyncOptions};
 use sotay_sync_core::schema::RecordKind;
 use sotay_sync_core::{Edit, sample};
 use sotay_tests::proxy::{Link, Proxy};
 use std::time::Instant;
-
-const NOW_MS: i64 = 1_795_651_200_000;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

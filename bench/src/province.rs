@@ -11,16 +11,17 @@
 
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
-use crate::reports::{analyze, fill_rows, login, median, year_report_ms};
-use crate::scenarios::{Server, Sim, create_activities, enrol, fresh_db_url, futures_join, sync_all_at_once};
+use crate::harness::{
+    NOW_MS, Server, Sim, cpu_secs, create_activities, edit_round_trips, enrol, fresh_db_url, futures_join,
+    sync_all_at_once,
+};
+use crate::reports::{analyze, fill_rows, login, year_report_ms};
 use sotay_server::admin::{self, NewUser};
 use sotay_server::auth::Role;
 use sotay_server::db::Db;
 use sotay_sync_core::{CommuneId, Edit, RecordId};
 use sqlx::Row;
 use std::time::{Duration, Instant};
-
-const NOW_MS: i64 = 1_795_651_200_000;
 
 /// Runs the province scenarios when `--postgres` names a server.
 pub async fn province(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
@@ -205,12 +206,11 @@ async fn ingest(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The measured commune's phones and reviewer.
+/// The measured commune's phones and the records they edit.
 struct Commune {
     a: Sim,
     b: Sim,
     ids: Vec<RecordId>,
-    edits: u32,
 }
 
 /// Incremental sync (one phone pushes a one-field edit, the other pulls it) and the year's report,
@@ -220,22 +220,10 @@ async fn measure(c: &mut Commune, http: &reqwest::Client, server: &Server) -> an
     c.b.move_to(http, &server.base).await?;
     c.a.sync().await?;
     c.b.sync().await?;
-    let (mut push, mut pull) = (Vec::new(), Vec::new());
-    for _ in 0..21 {
-        c.edits += 1;
-        let id = c.ids[(c.edits as usize * 37) % c.ids.len()];
-        c.a.device.edit(id, &[Edit::AttendanceFemale(c.edits % 90)], NOW_MS + i64::from(c.edits))?;
-        let t = Instant::now();
-        c.a.sync().await?;
-        push.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        let r = c.b.sync().await?;
-        pull.push(t.elapsed().as_secs_f64() * 1000.0);
-        anyhow::ensure!(r.records_received >= 1, "the edit did not reach the other phone");
-    }
+    let (push, pull) = edit_round_trips(&mut c.a, &mut c.b, &c.ids).await?;
     let token = login(http, &server.base, "reviewer", "mật-khẩu-đủ-dài").await?;
     let report = year_report_ms(http, &server.base, &token).await?;
-    Ok((median(&mut push), median(&mut pull), report))
+    Ok((push, pull, report))
 }
 
 /// One commune of `own` real records (made by a phone through the server), measured alone; then
@@ -262,7 +250,7 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
     server.stop();
     settle(&db_url).await?;
     let server = Server::start(&db_url)?;
-    let mut c = Commune { a, b, ids, edits: 0 };
+    let mut c = Commune { a, b, ids };
     let small = measure(&mut c, &http, &server).await?;
     server.stop();
 
@@ -462,17 +450,6 @@ async fn load(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
         "cores",
     ));
     Ok(())
-}
-
-/// CPU time (user and system) process `pid` has used, seconds (Linux; 0 if it is gone).
-pub(crate) fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name (which may hold spaces) in parentheses.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime: fields 14 and 15 of the line, 11 and 12 counted from 0 after the name;
-    // 100 ticks a second.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// CPU time of every PostgreSQL process on this machine, seconds.

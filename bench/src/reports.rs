@@ -6,7 +6,7 @@
 
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
-use crate::scenarios::{Server, setup_on};
+use crate::harness::{Server, setup_on};
 use sotay_server::admin::{self, NewUser};
 use sotay_server::auth::Role;
 use sotay_server::db::{Backend, Db};
