@@ -8,7 +8,7 @@ use sotay_server::auth::Role;
 use sotay_server::config::Limits;
 use sotay_sync_core::device::{Device, DeviceIdentity, MemoryStore};
 use sotay_sync_core::schema::RecordKind;
-use sotay_sync_core::{Edit, RecordId, VillageId, sample};
+use sotay_sync_core::{CommuneId, Edit, RecordId, VillageId, sample};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -141,32 +141,42 @@ pub(crate) async fn setup_on(
 ) -> anyhow::Result<Setup> {
     let (dir, db_url) = fresh_db_url(postgres).await?;
     let db = sotay_server::db::Db::open(&db_url).await?;
-    let commune = admin::create_commune(&db, "Tân Yên").await?;
-    let mut codes = Vec::new();
-    let mut ids = Vec::new();
+    let (commune, villages, codes) = add_commune(&db, "Tân Yên", "ctv", villages, codes_per_village).await?;
+    db.close().await;
+    Ok(Setup { _dir: dir, db_url, codes, villages, commune })
+}
+
+/// A commune named `name` with `villages` villages, one collaborator in each (user names
+/// `{users}0`, `{users}1`, …) and `codes` enrolment codes for her: the commune, its villages and
+/// the codes, village by village.
+pub(crate) async fn add_commune(
+    db: &sotay_server::db::Db,
+    name: &str,
+    users: &str,
+    villages: usize,
+    codes: usize,
+) -> anyhow::Result<(CommuneId, Vec<VillageId>, Vec<Vec<String>>)> {
+    let commune = admin::create_commune(db, name).await?;
+    let (mut ids, mut all_codes) = (Vec::new(), Vec::new());
     for v in 0..villages {
-        let village = admin::create_village(&db, commune, &format!("Thôn {v}")).await?;
-        let username = format!("ctv{v}");
-        let user = admin::create_user(
-            &db,
-            NewUser {
-                username: &username,
-                display_name: &username,
-                role: Role::Collaborator,
-                commune,
-                village: Some(village),
-            },
-        )
-        .await?;
-        let mut c = Vec::new();
-        for _ in 0..codes_per_village {
-            c.push(admin::issue_enrolment_code(&db, user, 3600).await?);
+        let village = admin::create_village(db, commune, &format!("Thôn {v}")).await?;
+        let username = format!("{users}{v}");
+        let user = NewUser {
+            username: &username,
+            display_name: &username,
+            role: Role::Collaborator,
+            commune,
+            village: Some(village),
+        };
+        let user = admin::create_user(db, user).await?;
+        let mut of_village = Vec::new();
+        for _ in 0..codes {
+            of_village.push(admin::issue_enrolment_code(db, user, 3600).await?);
         }
-        codes.push(c);
+        all_codes.push(of_village);
         ids.push(village);
     }
-    db.close().await;
-    Ok(Setup { _dir: dir, db_url, codes, villages: ids, commune })
+    Ok((commune, ids, all_codes))
 }
 
 /// A fresh database: an SQLite file in a new temporary directory, or a new database on the

@@ -12,7 +12,7 @@
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
 use crate::harness::{
-    NOW_MS, Server, Sim, cpu_secs, create_activities, edit_round_trips, enrol, fresh_db_url, futures_join,
+    NOW_MS, Server, Sim, add_commune, cpu_secs, create_activities, edit_round_trips, enrol, fresh_db_url, futures_join,
     sync_all_at_once,
 };
 use crate::reports::{analyze, fill_rows, login, year_report_ms};
@@ -58,24 +58,8 @@ async fn communes(
     let db = Db::open(&db_url).await?;
     let mut out = Vec::new();
     for c in 0..communes {
-        let commune = admin::create_commune(&db, &format!("Xã {c}")).await?;
-        let mut of_commune = Vec::new();
-        for v in 0..villages {
-            let village = admin::create_village(&db, commune, &format!("Thôn {v}")).await?;
-            let username = format!("ctv{c}.{v}");
-            let user = NewUser {
-                username: &username,
-                display_name: &username,
-                role: Role::Collaborator,
-                commune,
-                village: Some(village),
-            };
-            let user = admin::create_user(&db, user).await?;
-            for _ in 0..codes {
-                of_commune.push(admin::issue_enrolment_code(&db, user, 3600).await?);
-            }
-        }
-        out.push(of_commune);
+        let (_, _, codes) = add_commune(&db, &format!("Xã {c}"), &format!("ctv{c}."), villages, codes).await?;
+        out.push(codes.into_iter().flatten().collect());
     }
     db.close().await;
     Ok((dir, db_url, out))

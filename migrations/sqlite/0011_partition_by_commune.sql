@@ -139,5 +139,5 @@ CREATE INDEX record_facts_period ON record_facts (commune_id, kind, event_date, 
 CREATE INDEX record_facts_twins ON record_facts (commune_id, village_id, event_date, activity_type);
 CREATE INDEX changes_village ON changes (commune_id, village_id, seq);
 CREATE INDEX pending_changes_device ON pending_changes (commune_id, device_id);
-CREATE INDEX pending_changes_received ON pending_changes (received_at);
+CREATE INDEX pending_changes_received ON pending_changes (commune_id, received_at);
 CREATE INDEX duplicate_pairs_status ON duplicate_pairs (commune_id, status);

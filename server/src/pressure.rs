@@ -168,8 +168,9 @@ impl Pressure {
 
 /// Middleware on every route but `/healthz`: a slot among the requests in flight (waiting for one
 /// up to the budget wait, as for memory, then 503: a burst of phones queues for a moment instead
-/// of being refused, and the connection cap bounds how many can wait), then the whole body read under its deadline and charged to the memory budget before the
-/// handler sees it. The charge is held until the handler has answered.
+/// of being refused, and the connection cap bounds how many can wait), then the whole body read
+/// under its deadline and charged to the memory budget before the handler sees it. The charge is
+/// held until the handler has answered.
 pub async fn bound(State(pressure): State<Arc<Pressure>>, req: Request, next: Next) -> Response {
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
