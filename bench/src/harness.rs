@@ -232,7 +232,7 @@ pub(crate) async fn edit_round_trips(a: &mut Sim, b: &mut Sim, ids: &[RecordId])
             pull.push((t.elapsed() - pushed).as_secs_f64() * 1000.0);
         }
     }
-    Ok((crate::reports::median(&mut push), crate::reports::median(&mut pull)))
+    Ok((median(&mut push), median(&mut pull)))
 }
 
 /// Every phone sends its sync at once; the latency of each is its round trip (milliseconds), and
@@ -291,4 +291,15 @@ pub(crate) fn cpu_secs(pid: u32) -> f64 {
     // utime and stime: fields 14 and 15 of the line, 11 and 12 counted from 0 after the name;
     // 100 ticks a second.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The median of `v` (sorted in place).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Whether `--only` selects the scenario `name` (every scenario without it).
+pub(crate) fn wanted(args: &crate::Args, name: &str) -> bool {
+    args.only.as_deref().is_none_or(|o| name.contains(o))
 }

@@ -4,7 +4,7 @@
 
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
-use crate::harness::{NOW_MS, Server, create_on_memory_phone, setup};
+use crate::harness::{NOW_MS, Server, create_on_memory_phone, median, setup};
 use sotay_client::store::{PhoneKey, RecordQuery};
 use sotay_client::{ClientConfig, Session, SqliteStore, SyncOptions};
 use sotay_sync_core::schema::RecordKind;
@@ -12,14 +12,9 @@ use sotay_sync_core::{Edit, sample};
 use sotay_tests::proxy::{Link, Proxy};
 use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// The median time of opening the session of the store at `path`, over five opens, in ms.
 fn median_open_ms(path: &std::path::Path, key: &PhoneKey) -> anyhow::Result<f64> {
-    let opens: Vec<f64> = (0..5)
+    let mut opens: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
             let session = Session::open(SqliteStore::open(path, Some(key))?, ClientConfig::default())?;
@@ -28,7 +23,7 @@ fn median_open_ms(path: &std::path::Path, key: &PhoneKey) -> anyhow::Result<f64>
             Ok(ms)
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(median(opens))
+    Ok(median(&mut opens))
 }
 
 /// The phone scenario.
@@ -63,7 +58,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     out.print(Figure::target(format!("phone store: opening a {label}"), opens, "ms", Goal::AtMost, 100.0));
 
     let mut session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
-    let pages: Vec<f64> = (0..10)
+    let mut pages: Vec<f64> = (0..10)
         .map(|_| {
             let t = Instant::now();
             let page = session.device().store().query(&RecordQuery::default())?;
@@ -71,7 +66,13 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
             Ok(t.elapsed().as_secs_f64() * 1000.0)
         })
         .collect::<anyhow::Result<_>>()?;
-    out.print(Figure::target("phone store: first page of the record list", median(pages), "ms", Goal::AtMost, 20.0));
+    out.print(Figure::target(
+        "phone store: first page of the record list",
+        median(&mut pages),
+        "ms",
+        Goal::AtMost,
+        20.0,
+    ));
 
     let ids: Vec<_> = session.device().store().query(&RecordQuery { limit: 20, ..RecordQuery::default() })?;
     let mut edits = Vec::new();
@@ -80,7 +81,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
         session.device_mut().edit(v.id, &[Edit::AttendanceFemale(50 + i as u32)], NOW_MS + i as i64)?;
         edits.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    out.print(Figure::target("phone store: one local edit committed", median(edits), "ms", Goal::AtMost, 5.0));
+    out.print(Figure::target("phone store: one local edit committed", median(&mut edits), "ms", Goal::AtMost, 5.0));
     session.sync(&SyncOptions::default()).await?;
 
     // The cost of sealing: the same store with 200 GBV referrals (each document, projection and
@@ -100,7 +101,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     ));
     let mut session = Session::open(SqliteStore::open(&path, Some(&key))?, ClientConfig::default())?;
     let gbv_page = RecordQuery { kind: Some(RecordKind::GbvReferral), ..RecordQuery::default() };
-    let pages: Vec<f64> = (0..10)
+    let mut pages: Vec<f64> = (0..10)
         .map(|_| {
             let t = Instant::now();
             let page = session.device().store().query(&gbv_page)?;
@@ -110,7 +111,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     out.print(Figure::target(
         "phone store: first page of GBV referrals (50, unsealed)",
-        median(pages),
+        median(&mut pages),
         "ms",
         Goal::AtMost,
         20.0,
@@ -123,7 +124,7 @@ pub async fn phone(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
     }
     out.print(Figure::target(
         "phone store: one local edit of a sealed GBV referral",
-        median(edits),
+        median(&mut edits),
         "ms",
         Goal::AtMost,
         5.0,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// Runs the province scenarios when `--postgres` names a server.
 pub async fn province(args: &Args, out: &mut Printer) -> anyhow::Result<()> {
-    let wanted = ["province-ingest", "province-size", "province-load"].map(|n| crate::scenarios::wanted(args, n));
+    let wanted = ["province-ingest", "province-size", "province-load"].map(|n| crate::harness::wanted(args, n));
     if !wanted.contains(&true) {
         return Ok(());
     }

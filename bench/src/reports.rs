@@ -6,7 +6,7 @@
 
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
-use crate::harness::{Server, setup_on};
+use crate::harness::{Server, median, setup_on};
 use sotay_server::admin::{self, NewUser};
 use sotay_server::auth::Role;
 use sotay_server::db::{Backend, Db};
@@ -79,11 +79,6 @@ async fn reports_on(args: &Args, out: &mut Printer, postgres: Option<&str>) -> a
     ));
     out.print(Figure::info(format!("its XLSX export, {engine}: size"), export_bytes as f64, "B"));
     Ok(())
-}
-
-pub(crate) fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Signs in through `POST /api/v1/login`; the access token.

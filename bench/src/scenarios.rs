@@ -3,17 +3,13 @@
 use crate::Args;
 use crate::figures::{Figure, Goal, Printer};
 use crate::harness::{
-    NOW_MS, Server, Setup, create_activities, edit_round_trips, enrol, setup, setup_on, sync_all_at_once,
+    NOW_MS, Server, Setup, create_activities, edit_round_trips, enrol, setup, setup_on, sync_all_at_once, wanted,
 };
 use sotay_client::Client;
 use sotay_sync_core::device::DeviceStore;
 use sotay_sync_core::{Edit, Record, RecordId};
 use sqlx::Row;
 use std::time::{Duration, Instant};
-
-pub(crate) fn wanted(args: &Args, name: &str) -> bool {
-    args.only.as_deref().is_none_or(|o| name.contains(o))
-}
 
 /// Runs every scenario.
 pub async fn run_all(args: &Args) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 pub mod conformance;
 pub mod device;
 pub mod field;
+pub mod field_error;
 pub mod guard;
 pub mod ids;
 pub mod inspect;

@@ -30,9 +30,9 @@
 //! (resolving a review conflict) is allowed to whoever may write that value.
 
 use crate::field::{Field, GeoPoint, MergeKind};
+use crate::field_error::{MAX_LOCATION_CHARS, MAX_NOTES_CHARS, MAX_UNIT_CHARS};
 use crate::ids::Date;
 use crate::schema::*;
-use crate::validate::{MAX_LOCATION_CHARS, MAX_NOTES_CHARS, MAX_UNIT_CHARS};
 use automerge::ScalarValue;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, ObjType};

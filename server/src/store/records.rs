@@ -3,7 +3,6 @@
 //! projection inside the group-commit writer's transaction. A record that may not be stored is
 //! refused on its own (listed in the answer, nothing of it stored).
 
-use super::writer::WriteJob;
 use crate::auth::AuthDevice;
 use crate::error::ApiError;
 pub(crate) use sotay_sync_core::rules::Channel;
@@ -47,6 +46,25 @@ pub(crate) struct Prepared {
     event_date: Option<String>,
     created_by: Vec<u8>,
     facts: crate::reports::projection::Facts,
+}
+
+/// One push to write.
+pub(crate) struct WriteJob {
+    pub(crate) auth: AuthDevice,
+    pub(crate) channel: Channel,
+    pub(crate) ids: Vec<sotay_sync_core::RecordId>,
+    pub(crate) prepared: Vec<Prepared>,
+    pub(crate) pending: PendingBounds,
+    /// An audit action to write with each stored record, in the same transaction.
+    pub(crate) audit: Option<&'static str>,
+}
+
+/// Bounds on the changes one device may leave waiting for their dependencies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingBounds {
+    pub(crate) max_changes: i64,
+    pub(crate) max_bytes: i64,
+    pub(crate) max_age_ms: i64,
 }
 
 /// Why one record of a push is refused: a rule of [`sotay_sync_core::rules`], or an error of the

@@ -7,8 +7,7 @@
 //! flush is shared by every push waiting at that moment. A push that fails is rolled back to its
 //! savepoint and answered with its own error; the others commit.
 
-use super::records::{Prepared, write_job};
-use crate::auth::AuthDevice;
+use super::records::{WriteJob, write_job};
 use crate::db::Db;
 use crate::error::ApiError;
 use sotay_sync_core::CommuneId;
@@ -18,25 +17,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most pushes written in one transaction.
 const MAX_BATCH: usize = 128;
-
-/// One push to write.
-pub(crate) struct WriteJob {
-    pub(crate) auth: AuthDevice,
-    pub(crate) channel: super::records::Channel,
-    pub(crate) ids: Vec<sotay_sync_core::RecordId>,
-    pub(crate) prepared: Vec<Prepared>,
-    pub(crate) pending: PendingBounds,
-    /// An audit action to write with each stored record, in the same transaction.
-    pub(crate) audit: Option<&'static str>,
-}
-
-/// Bounds on the changes one device may leave waiting for their dependencies.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PendingBounds {
-    pub(crate) max_changes: i64,
-    pub(crate) max_bytes: i64,
-    pub(crate) max_age_ms: i64,
-}
 
 type Queued = (WriteJob, oneshot::Sender<Result<Vec<Rejection>, ApiError>>);
 

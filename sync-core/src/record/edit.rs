@@ -2,8 +2,8 @@
 
 use super::{Record, RecordError};
 use crate::field::{Edit, Field};
+use crate::field_error::ValidationError;
 use crate::schema::Coded;
-use crate::validate::ValidationError;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
@@ -21,11 +21,11 @@ impl Record {
             // text past the limit (which the server refuses anyway) is refused before the diff,
             // or a pasted page would hold the phone for minutes (found by the sync_ingest fuzzer).
             if let Edit::Notes(text) = e
-                && text.chars().count() > crate::validate::MAX_NOTES_CHARS
+                && text.chars().count() > crate::field_error::MAX_NOTES_CHARS
             {
                 return Err(RecordError::Invalid(vec![ValidationError {
                     field: Field::Notes,
-                    rule: crate::validate::Rule::TooLong,
+                    rule: crate::field_error::Rule::TooLong,
                 }]));
             }
         }
@@ -67,7 +67,7 @@ impl Record {
             Edit::Gps(Some(p)) if !(p.lat.is_finite() && p.lon.is_finite()) => {
                 return Err(RecordError::Invalid(vec![ValidationError {
                     field: Field::Gps,
-                    rule: crate::validate::Rule::GpsOutOfRange,
+                    rule: crate::field_error::Rule::GpsOutOfRange,
                 }]));
             }
             Edit::Gps(v) => put_scalar(d, f, v.map_or(ScalarValue::Null, |p| p.encode().into()))?,

@@ -29,17 +29,17 @@ mod conflict;
 mod edit;
 mod history;
 mod review;
-mod view;
+pub(crate) mod view;
 
 pub use conflict::{Conflict, ConflictValue};
 pub use history::{Attribution, FieldChange, HistoryEntry};
 pub use view::{FieldText, RecordView};
 
 use crate::field::{Edit, Field, MergeKind};
+use crate::field_error::ValidationError;
 use crate::ids::{CommuneId, DeviceId, RecordId, UserId, VillageId};
 use crate::rules::IDENTITY_KEYS;
 use crate::schema::*;
-use crate::validate::ValidationError;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
