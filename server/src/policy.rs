@@ -7,13 +7,15 @@
 //!
 //! | role | activities | GBV referrals | writes |
 //! |---|---|---|---|
-//! | collaborator | own village | own cases (created on this device) | sync and API, to what it reads |
+//! | collaborator | own village | own cases (created on this device; by sync, in its village) | sync and API, to what it reads |
 //! | reviewer | the commune's | hidden (aggregates only, suppressed) | sync and API, to activities |
 //! | GBV focal point | the commune's | the commune's, each view audited | API only, to GBV referrals |
 //! | admin | hidden | hidden | API only (restore, by the write rules) |
 //!
-//! The SQL filter of the record list is derived from [`read`] ([`read_filter`]), and a property
-//! test (`tests/tests/api/policy.rs`) checks on random communes that the two agree.
+//! Every record-level SQL scope filter is derived from [`read`] ([`read_filter`]): the record
+//! list (API), and the pull and provisioning of sync (on the change log and on records). Reports
+//! and exports are aggregates of the commune (`crate::reports`, GBV figures suppressed by role). A property test (`tests/tests/api/policy.rs`) checks on random communes that the
+//! policy, the record list and what phones receive by sync agree.
 
 use crate::auth::{AuthDevice, Role};
 use sotay_sync_core::RecordKind;
@@ -60,7 +62,12 @@ pub fn read(role: Role, kind: RecordKind, rel: Relation, channel: Channel) -> Re
     }
     match (role, kind) {
         (Role::Collaborator, RecordKind::Activity) if rel.own_village => Read::Readable,
-        (Role::Collaborator, RecordKind::GbvReferral) if rel.own_device => Read::Readable,
+        // A phone holds its village's scope: its own cases reach it by sync while it is there.
+        (Role::Collaborator, RecordKind::GbvReferral)
+            if rel.own_device && (channel == Channel::Api || rel.own_village) =>
+        {
+            Read::Readable
+        }
         (Role::Reviewer | Role::GbvFocalPoint, RecordKind::Activity) => Read::Readable,
         (Role::GbvFocalPoint, RecordKind::GbvReferral) if channel == Channel::Api => Read::Audited,
         _ => Read::Hidden,
@@ -86,39 +93,97 @@ pub fn may_write(role: Role, kind: RecordKind, rel: Relation, channel: Channel) 
     }
 }
 
-/// The records a caller may read through the API, as a SQL condition on a `records` row aliased
-/// `r`, with its parameters numbered from `first`: derived from [`read`] by asking, per kind,
-/// which relation it needs.
+/// A table a scope filter is written for: its alias and how a record's kind shows in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `records`, aliased `r` (the kind is a column).
+    Records,
+    /// The change log `changes`, aliased `c` (a change of a GBV referral is `sensitive`).
+    Changes,
+}
+
+impl Table {
+    fn alias(self) -> &'static str {
+        match self {
+            Table::Records => "r",
+            Table::Changes => "c",
+        }
+    }
+
+    fn kind_is(self, kind: RecordKind) -> String {
+        match self {
+            Table::Records => format!("r.kind = '{}'", sotay_sync_core::Coded::code(kind)),
+            Table::Changes => format!("c.sensitive = {}", kind == RecordKind::GbvReferral),
+        }
+    }
+}
+
+/// The records a caller may read through a channel, as a SQL condition on a [`Table`], with its
+/// parameters numbered from `first`: derived from [`read`] by asking, per kind, which relation it
+/// needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadFilter {
     /// The condition.
     pub sql: String,
     /// Its parameters, in order (byte strings: commune, village, device ids).
     pub binds: Vec<Vec<u8>>,
+    /// The caller may read nothing at all through this channel.
+    pub nothing: bool,
 }
 
-/// The filter of [`read`] for this caller (API channel).
-pub fn read_filter(auth: &AuthDevice, first: usize) -> ReadFilter {
-    let mut binds = vec![auth.commune.as_bytes().to_vec()];
-    let mut alternatives = Vec::new();
+/// The filter of [`read`] for this caller through `channel`, on `table`.
+///
+/// Per kind, the weakest relation that makes it readable (none, the village, the device, both)
+/// becomes one alternative; a condition every alternative needs is written once outside them, so
+/// the query can use the index led by (commune, village).
+pub fn read_filter(auth: &AuthDevice, channel: Channel, table: Table, first: usize) -> ReadFilter {
     let only = |own_village, own_device| Relation { same_commune: true, own_village, own_device };
+    // (kind, needs the village, needs the device)
+    let mut needs = Vec::new();
     for kind in [RecordKind::Activity, RecordKind::GbvReferral] {
-        let readable = |rel| read(auth.role, kind, rel, Channel::Api) != Read::Hidden;
-        let kind_sql = format!("r.kind = '{}'", sotay_sync_core::Coded::code(kind));
-        if readable(only(false, false)) {
-            alternatives.push(kind_sql);
-        } else if readable(only(true, false)) {
-            if let Some(v) = auth.village {
-                binds.push(v.as_bytes().to_vec());
-                alternatives.push(format!("({kind_sql} AND r.village_id = ${})", first + binds.len() - 1));
-            }
-        } else if readable(only(false, true)) {
-            binds.push(auth.device.as_bytes().to_vec());
-            alternatives.push(format!("({kind_sql} AND r.owner_device = ${})", first + binds.len() - 1));
+        let readable = |rel| read(auth.role, kind, rel, channel) != Read::Hidden;
+        let weakest = [(false, false), (true, false), (false, true), (true, true)]
+            .into_iter()
+            .find(|&(village, device)| readable(only(village, device)));
+        match weakest {
+            Some((true, _)) if auth.village.is_none() => {}
+            Some((village, device)) => needs.push((kind, village, device)),
+            None => {}
         }
     }
+    let t = table.alias();
+    let mut binds = vec![auth.commune.as_bytes().to_vec()];
+    let mut outer = vec![format!("{t}.commune_id = ${first}")];
+    let bind = |bytes: &[u8], binds: &mut Vec<Vec<u8>>| {
+        binds.push(bytes.to_vec());
+        format!("${}", first + binds.len() - 1)
+    };
+    let all_need_village = !needs.is_empty() && needs.iter().all(|n| n.1);
+    let all_need_device = !needs.is_empty() && needs.iter().all(|n| n.2);
+    let village = auth.village.map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+    let device = auth.device.as_bytes().to_vec();
+    if all_need_village {
+        outer.push(format!("{t}.village_id = {}", bind(&village, &mut binds)));
+    }
+    if all_need_device {
+        outer.push(format!("{t}.owner_device = {}", bind(&device, &mut binds)));
+    }
+    let alternatives: Vec<String> = needs
+        .iter()
+        .map(|&(kind, needs_village, needs_device)| {
+            let mut all = vec![table.kind_is(kind)];
+            if needs_village && !all_need_village {
+                all.push(format!("{t}.village_id = {}", bind(&village, &mut binds)));
+            }
+            if needs_device && !all_need_device {
+                all.push(format!("{t}.owner_device = {}", bind(&device, &mut binds)));
+            }
+            format!("({})", all.join(" AND "))
+        })
+        .collect();
     let any = if alternatives.is_empty() { "FALSE".to_string() } else { alternatives.join(" OR ") };
-    ReadFilter { sql: format!("r.commune_id = ${first} AND ({any})"), binds }
+    outer.push(format!("({any})"));
+    ReadFilter { sql: outer.join(" AND "), binds, nothing: needs.is_empty() }
 }
 
 #[cfg(test)]
@@ -146,5 +211,44 @@ mod tests {
         assert!(may_write(Role::Admin, GbvReferral, none, Channel::Api));
         assert!(!may_write(Role::Admin, GbvReferral, none, Channel::Sync));
         assert!(!may_write(Role::Collaborator, GbvReferral, Relation { own_device: false, ..all }, Channel::Sync));
+        let moved = Relation { own_village: false, ..all };
+        assert_eq!(read(Role::Collaborator, GbvReferral, moved, Channel::Api), Read::Readable);
+        assert_eq!(read(Role::Collaborator, GbvReferral, moved, Channel::Sync), Read::Hidden);
+    }
+
+    fn caller(role: Role, village: bool) -> AuthDevice {
+        let id = |n: u128| uuid::Uuid::from_u128(n);
+        AuthDevice {
+            device: sotay_sync_core::DeviceId(id(1)),
+            user: sotay_sync_core::UserId(id(2)),
+            role,
+            commune: sotay_sync_core::CommuneId(id(3)),
+            village: village.then(|| sotay_sync_core::VillageId(id(4))),
+            scope_changed: false,
+            scope_unrecorded: false,
+        }
+    }
+
+    #[test]
+    fn the_filters_follow_the_policy_and_keep_the_village_index_usable() {
+        let f = read_filter(&caller(Role::Collaborator, true), Channel::Sync, Table::Changes, 2);
+        assert_eq!(
+            f.sql,
+            "c.commune_id = $2 AND c.village_id = $3 AND ((c.sensitive = false) OR (c.sensitive = true AND c.owner_device = $4))"
+        );
+        assert_eq!(f.binds.len(), 3);
+        let f = read_filter(&caller(Role::Collaborator, true), Channel::Api, Table::Records, 1);
+        assert_eq!(
+            f.sql,
+            "r.commune_id = $1 AND ((r.kind = 'activity' AND r.village_id = $2) OR (r.kind = 'gbv_referral' AND r.owner_device = $3))"
+        );
+        let f = read_filter(&caller(Role::GbvFocalPoint, false), Channel::Sync, Table::Records, 1);
+        assert_eq!(f.sql, "r.commune_id = $1 AND ((r.kind = 'activity'))");
+        let f = read_filter(&caller(Role::GbvFocalPoint, false), Channel::Api, Table::Records, 1);
+        assert_eq!(f.sql, "r.commune_id = $1 AND ((r.kind = 'activity') OR (r.kind = 'gbv_referral'))");
+        for (role, village) in [(Role::Admin, false), (Role::Collaborator, false)] {
+            let f = read_filter(&caller(role, village), Channel::Sync, Table::Changes, 1);
+            assert!(f.nothing && f.sql.ends_with("(FALSE)"), "{role:?}: {}", f.sql);
+        }
     }
 }

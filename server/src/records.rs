@@ -119,7 +119,7 @@ pub enum Sort {
 /// A page of the records the caller may read, by id: what it may read is decided in the query
 /// (derived from the policy), so a page is full unless it is the last.
 pub async fn page(db: &Db, auth: &AuthDevice, p: Page) -> anyhow::Result<Vec<Stored>> {
-    let filter = policy::read_filter(auth, 12);
+    let filter = policy::read_filter(auth, Channel::Api, policy::Table::Records, 12);
     // Keyset paging in every order: after ($9 = date, $3 = id) of the last record shown.
     let day = "COALESCE(f.event_date, '')";
     let (after, order) = match p.sort {

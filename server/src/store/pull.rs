@@ -1,11 +1,14 @@
 //! The read side of sync, in the database: the log after a device's cursor in its scope (the
 //! pull), the compacted documents a new device is provisioned from, page by page, and the scope a
-//! device was provisioned for. The sync endpoint (`crate::sync`) decides which to answer.
+//! device was provisioned for. The sync endpoint (`crate::sync`) decides which to answer; what a
+//! device may receive is the access policy's filter for the sync channel (`crate::policy`).
 
-use crate::auth::{AuthDevice, Role};
+use crate::auth::AuthDevice;
 use crate::config::Limits;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::policy::{self, ReadFilter, Table};
+use sotay_sync_core::rules::Channel;
 use sotay_sync_core::wire::{ChangeBytes, RecordChanges, RecordSnapshot, SnapshotCursor, SyncRequest, SyncResponse};
 use sqlx::Row;
 
@@ -19,6 +22,16 @@ pub(crate) async fn remember_scope(db: &Db, auth: &AuthDevice) -> Result<(), Api
     Ok(())
 }
 
+/// The scope of sync for this device on `table`, from the access policy; refused for a role
+/// that syncs nothing.
+fn scope(auth: &AuthDevice, table: Table, first: usize) -> Result<ReadFilter, ApiError> {
+    let filter = policy::read_filter(auth, Channel::Sync, table, first);
+    if filter.nothing {
+        return Err(ApiError::Forbidden("this account does not sync records".into()));
+    }
+    Ok(filter)
+}
+
 /// What the device has not seen: the log in its scope after its cursor, minus its own changes.
 pub(crate) async fn pull(
     db: &Db,
@@ -28,39 +41,21 @@ pub(crate) async fn pull(
 ) -> Result<SyncResponse, ApiError> {
     let limit = limits.page_changes as i64;
     let me = auth.device.as_bytes().as_slice();
-    let commune = auth.commune.as_bytes().as_slice();
     let cursor = req.cursor as i64;
-    let rows = match (auth.role, auth.village) {
-        (Role::Collaborator, Some(village)) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END,
-                        CASE WHEN replaces THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END FROM changes
-                 WHERE commune_id = $2 AND village_id = $3 AND seq > $4 AND (sensitive = FALSE OR owner_device = $1)
-                 ORDER BY seq LIMIT $5",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(village.as_bytes().as_slice())
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&db.read)
-            .await?
-        }
-        (Role::Reviewer | Role::GbvFocalPoint, _) => {
-            sqlx::query(
-                "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END,
-                        CASE WHEN replaces THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END FROM changes
-                 WHERE commune_id = $2 AND seq > $3 AND sensitive = FALSE ORDER BY seq LIMIT $4",
-            )
-            .bind(me)
-            .bind(commune)
-            .bind(cursor)
-            .bind(limit + 1)
-            .fetch_all(&db.read)
-            .await?
-        }
-        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
-    };
+    let filter = scope(auth, Table::Changes, 2)?;
+    let n = 2 + filter.binds.len();
+    let sql = format!(
+        "SELECT seq, record_id, CASE WHEN device_id = $1 THEN NULL ELSE bytes END,
+                CASE WHEN replaces THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END FROM changes c
+         WHERE {} AND c.seq > ${n} ORDER BY c.seq LIMIT ${}",
+        filter.sql,
+        n + 1
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(me);
+    for b in filter.binds {
+        query = query.bind(b);
+    }
+    let rows = query.bind(cursor).bind(limit + 1).fetch_all(&db.read).await?;
     let mut more = rows.len() as i64 > limit;
     let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
     let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
@@ -118,33 +113,19 @@ pub(crate) async fn provision_page(
         }
     };
     let after = snap.after.clone().unwrap_or_default();
-    let me = auth.device.as_bytes().as_slice();
-    let commune = auth.commune.as_bytes().as_slice();
     const ROWS: i64 = 2000;
-    let rows = match (auth.role, auth.village) {
-        (Role::Collaborator, Some(village)) => {
-            sqlx::query(
-                "SELECT id, doc FROM records WHERE commune_id = $1 AND village_id = $2 AND id > $3
-                 AND (kind = 'activity' OR owner_device = $4) ORDER BY id LIMIT $5",
-            )
-            .bind(commune)
-            .bind(village.as_bytes().as_slice())
-            .bind(after.as_slice())
-            .bind(me)
-            .bind(ROWS)
-            .fetch_all(&db.read)
-            .await?
-        }
-        (Role::Reviewer | Role::GbvFocalPoint, _) => sqlx::query(
-            "SELECT id, doc FROM records WHERE commune_id = $1 AND id > $2 AND kind = 'activity' ORDER BY id LIMIT $3",
-        )
-        .bind(commune)
-        .bind(after.as_slice())
-        .bind(ROWS)
-        .fetch_all(&db.read)
-        .await?,
-        _ => return Err(ApiError::Forbidden("this account does not sync records".into())),
-    };
+    let filter = scope(auth, Table::Records, 1)?;
+    let n = 1 + filter.binds.len();
+    let sql = format!(
+        "SELECT r.id, r.doc FROM records r WHERE {} AND r.id > ${n} ORDER BY r.id LIMIT ${}",
+        filter.sql,
+        n + 1
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in filter.binds {
+        query = query.bind(b);
+    }
+    let rows = query.bind(after).bind(ROWS).fetch_all(&db.read).await?;
     let full_page = rows.len() as i64 == ROWS;
     let mut response = SyncResponse { cursor: req.cursor, ..SyncResponse::default() };
     let mut bytes = 0;

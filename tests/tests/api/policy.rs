@@ -1,7 +1,9 @@
 //! The access policy and the SQL agree: on random communes (records of every kind in several
 //! villages and two communes, some deleted), every identity's record list, read page by page, is
 //! exactly the set of records `sotay_server::policy::read` allows it, and every page but the last
-//! is full (the filter is in the query, not applied after `LIMIT`).
+//! is full (the filter is in the query, not applied after `LIMIT`); and what every phone holds
+//! after syncing, by the pull of the log and by provisioning a fresh phone, is exactly the set
+//! the policy allows through the sync channel.
 
 use proptest::prelude::*;
 use sotay_server::admin::{self, NewUser};
@@ -74,6 +76,7 @@ async fn check(seed: u64, page: usize) {
         rng % n.max(1)
     };
     let mut tokens = Vec::new();
+    let mut phones = Vec::new();
     let mut i = 0u32;
     for name in ["lan", "hoa", "minh", "mai", "lan"] {
         let mut phone = app.device(name).await;
@@ -91,6 +94,7 @@ async fn check(seed: u64, page: usize) {
         }
         phone.sync().await;
         tokens.push(phone.token.clone());
+        phones.push(phone);
     }
     for name in ["reviewer", "focal", "admin"] {
         tokens.push(app.web_login(name).await);
@@ -99,18 +103,30 @@ async fn check(seed: u64, page: usize) {
         .fetch_all(&app.state.db.read)
         .await
         .unwrap();
-    for token in &tokens {
-        let auth = who(&app, token).await;
-        let expected: BTreeSet<String> = rows
-            .iter()
+    let allowed = |auth: &AuthDevice, channel: Channel| -> BTreeSet<String> {
+        rows.iter()
             .filter(|r| {
                 let kind = RecordKind::from_code(&r.get::<String, _>(3)).unwrap();
-                let rel =
-                    Relation::of(&auth, &r.get::<Vec<u8>, _>(1), &r.get::<Vec<u8>, _>(2), &r.get::<Vec<u8>, _>(4));
-                policy::read(auth.role, kind, rel, Channel::Api) != Read::Hidden
+                let rel = Relation::of(auth, &r.get::<Vec<u8>, _>(1), &r.get::<Vec<u8>, _>(2), &r.get::<Vec<u8>, _>(4));
+                policy::read(auth.role, kind, rel, channel) != Read::Hidden
             })
             .map(|r| uuid::Uuid::from_slice(&r.get::<Vec<u8>, _>(0)).unwrap().to_string())
-            .collect();
+            .collect()
+    };
+    // Sync: the phones that made records pull the others' from the log; a fresh phone for every
+    // person who syncs is provisioned from the records table.
+    for name in ["lan", "hoa", "minh", "reviewer", "focal"] {
+        phones.push(app.device(name).await);
+    }
+    for phone in &mut phones {
+        phone.sync().await;
+        let auth = who(&app, &phone.token).await;
+        let held: BTreeSet<String> = phone.device.list().unwrap().iter().map(|v| v.id.to_string()).collect();
+        assert_eq!(held, allowed(&auth, Channel::Sync), "{:?} {} by sync (seed {seed})", auth.role, auth.device);
+    }
+    for token in &tokens {
+        let auth = who(&app, token).await;
+        let expected = allowed(&auth, Channel::Api);
         match listed(&app, token, page).await {
             Some(got) => assert_eq!(got, expected, "{:?} of {} (seed {seed}, page {page})", auth.role, auth.device),
             None => assert!(expected.is_empty(), "{:?} is refused the list but may read records", auth.role),
@@ -122,7 +138,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_record_list_is_exactly_what_the_policy_allows(seed in 1u64.., page in 1usize..5) {
+    fn the_record_list_and_sync_are_exactly_what_the_policy_allows(seed in 1u64.., page in 1usize..5) {
         tokio::runtime::Runtime::new().unwrap().block_on(check(seed, page));
     }
 }
