@@ -61,6 +61,10 @@ pub enum ClientError {
     /// This phone is already enrolled: wipe it first to enrol again.
     #[error("this device is already enrolled")]
     AlreadyEnrolled,
+    /// The store was opened without its phone key (or with another), so the device secret
+    /// sealed under it cannot be read: the phone cannot sign in to sync.
+    #[error("the phone's key is missing or wrong, so its device secret cannot be read")]
+    KeyNeeded,
 }
 
 impl ClientError {
@@ -96,6 +100,7 @@ impl ClientError {
             ClientError::BadUrl(_) => "bad_url",
             ClientError::NotEnrolled => "not_enrolled",
             ClientError::AlreadyEnrolled => "already_enrolled",
+            ClientError::KeyNeeded => "key_needed",
         }
     }
 
@@ -197,6 +202,11 @@ impl ClientError {
                 vi,
                 "Điện thoại này đã được đăng ký; muốn đăng ký lại thì phải xoá dữ liệu trên máy trước.".into(),
                 "This phone is already enrolled; wipe it before enrolling again.".into(),
+            ),
+            ("key_needed", _) => pick(
+                vi,
+                format!("Ứng dụng chưa mở được khoá bảo vệ của điện thoại nên chưa đồng bộ được. {safe}; hãy mở lại ứng dụng, nếu vẫn lỗi thì báo văn phòng xã."),
+                format!("The app could not open this phone's protection key, so it cannot sync. {safe}; reopen the app, and tell the commune office if this goes on."),
             ),
             _ => pick(vi, format!("Đã có lỗi. {safe}."), format!("Something went wrong. {safe}.")),
         }

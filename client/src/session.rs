@@ -1,5 +1,5 @@
 //! The phone's session policy, in one place: enrolment that can be retried after a lost answer,
-//! the credential kept in the phone's store, access tokens fetched and refreshed, the scope
+//! the credential kept in the phone's store (its secret sealed under the store's data key), access tokens fetched and refreshed, the scope
 //! refreshed when the server resets the phone, the GBV wipe when the server says the phone was
 //! revoked, and the time of the last successful sync. The mobile bindings and the `sotay` command
 //! line are thin layers over this.
@@ -31,7 +31,9 @@ pub struct Credential {
     pub identity: DeviceIdentity,
     /// The role, as the server reported it at enrolment.
     pub role: Role,
-    /// The device secret.
+    /// The device secret: kept in the store only sealed ([`SqliteStore::set_secret`]), never in
+    /// the plain settings; empty once the phone was revoked, or while the store's key is missing.
+    #[serde(default, skip_serializing)]
     pub secret: String,
 }
 
@@ -53,17 +55,34 @@ pub struct Session {
     token: Option<(String, Instant)>,
 }
 
-/// The credential kept in a store, if the phone is enrolled.
+/// The credential kept in a store, if the phone is enrolled. Its secret is sealed under the
+/// store's data key: opened without the right phone key, the secret comes back empty and
+/// [`Session::sync`] answers [`ClientError::KeyNeeded`].
 pub fn credential(store: &SqliteStore) -> Result<Option<Credential>, ClientError> {
-    match store.get_meta(CREDENTIAL)? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ClientError::Storage(e.to_string())),
+    let Some(bytes) = store.get_meta(CREDENTIAL)? else { return Ok(None) };
+    let mut credential: Credential = serde_json::from_slice(&bytes).map_err(|e| ClientError::Storage(e.to_string()))?;
+    // A credential saved before sealing still holds its secret in plain (until `Session::open`).
+    match store.get_secret(CREDENTIAL) {
+        Ok(Some(secret)) => credential.secret = String::from_utf8_lossy(&secret).into_owned(),
+        Ok(None) => {}
+        Err(crate::store::StoreError::Locked(_)) => credential.secret.clear(),
+        Err(e) => return Err(e.into()),
     }
+    Ok(Some(credential))
 }
 
+/// Saves the credential's public part (server, identity, role); its secret is kept apart, sealed.
 fn save_credential(store: &mut SqliteStore, credential: &Credential) -> Result<(), ClientError> {
     let bytes = serde_json::to_vec(credential).map_err(|e| ClientError::Storage(e.to_string()))?;
     Ok(store.set_meta(CREDENTIAL, &bytes)?)
+}
+
+/// Seals a secret of the session; without the store's key, enrolling cannot keep its secret.
+fn save_secret(store: &mut SqliteStore, key: &str, value: &[u8]) -> Result<(), ClientError> {
+    store.set_secret(key, value).map_err(|e| match e {
+        crate::store::StoreError::Locked(_) => ClientError::KeyNeeded,
+        e => e.into(),
+    })
 }
 
 /// When the last sync of the phone whose store is `store` succeeded (Unix ms), if ever.
@@ -89,8 +108,13 @@ fn new_secret() -> String {
 
 impl Session {
     /// The session of an enrolled store, or `NotEnrolled`.
-    pub fn open(store: SqliteStore, config: ClientConfig) -> Result<Session, ClientError> {
+    pub fn open(mut store: SqliteStore, config: ClientConfig) -> Result<Session, ClientError> {
         let credential = credential(&store)?.ok_or(ClientError::NotEnrolled)?;
+        if !credential.secret.is_empty() && store.gbv_lock().is_none() && store.get_secret(CREDENTIAL)?.is_none() {
+            // Saved in plain by an older app: sealed now, and the plain copy overwritten.
+            save_secret(&mut store, CREDENTIAL, credential.secret.as_bytes())?;
+            save_credential(&mut store, &credential)?;
+        }
         let client = Client::with_config(&credential.server, config)?;
         Ok(Session { client, device: Device::new(credential.identity, store), credential, token: None })
     }
@@ -110,8 +134,11 @@ impl Session {
             return Err(ClientError::AlreadyEnrolled);
         }
         let client = Client::with_config(server, config.clone())?;
-        let pending: Option<PendingEnrolment> =
-            store.get_meta(ENROLMENT)?.and_then(|b| serde_json::from_slice(&b).ok());
+        let pending = store.get_secret(ENROLMENT).map_err(|e| match e {
+            crate::store::StoreError::Locked(_) => ClientError::KeyNeeded,
+            e => e.into(),
+        })?;
+        let pending: Option<PendingEnrolment> = pending.and_then(|b| serde_json::from_slice(&b).ok());
         let pending = match pending {
             Some(p) if p.server == client.base() && p.code == code => p,
             _ => {
@@ -120,7 +147,8 @@ impl Session {
                     code: code.to_string(),
                     secret: new_secret(),
                 };
-                store.set_meta(ENROLMENT, &serde_json::to_vec(&p).map_err(|e| ClientError::Storage(e.to_string()))?)?;
+                let bytes = serde_json::to_vec(&p).map_err(|e| ClientError::Storage(e.to_string()))?;
+                save_secret(&mut store, ENROLMENT, &bytes)?;
                 p
             }
         };
@@ -137,8 +165,9 @@ impl Session {
             role: answer.role,
             secret: answer.device_secret,
         };
+        save_secret(&mut store, CREDENTIAL, credential.secret.as_bytes())?;
         save_credential(&mut store, &credential)?;
-        store.delete_meta(ENROLMENT)?;
+        store.delete_secret(ENROLMENT)?;
         store.delete_meta(REVOKED)?;
         Ok(Session { client, device: Device::new(credential.identity, store), credential, token: None })
     }
@@ -184,6 +213,13 @@ impl Session {
             && Instant::now() < *until
         {
             return Ok(token.clone());
+        }
+        if self.credential.secret.is_empty() {
+            // Sealed under a key this store was not opened with, or erased at revocation.
+            return Err(match self.device.store().get_secret(CREDENTIAL) {
+                Err(crate::store::StoreError::Locked(_)) => ClientError::KeyNeeded,
+                _ => ClientError::NotEnrolled,
+            });
         }
         let (client, device, secret) = (&self.client, self.credential.identity.device, &self.credential.secret);
         let answer = crate::sync::with_retries(options, || client.token(device, secret)).await;
@@ -240,8 +276,8 @@ impl Session {
         // The device secret is worthless now; it does not stay on the phone either.
         self.credential.secret.clear();
         self.token = None;
-        if let Err(e) = save_credential(self.device.store_mut(), &self.credential) {
-            return e;
+        if let Err(e) = self.device.store_mut().delete_secret(CREDENTIAL) {
+            return e.into();
         }
         ClientError::Revoked
     }

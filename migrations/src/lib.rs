@@ -22,6 +22,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (9, "web sessions", include_str!("../sqlite/0009_web_sessions.sql")),
     (10, "log per commune", include_str!("../sqlite/0010_log_per_commune.sql")),
     (11, "partition by commune", include_str!("../sqlite/0011_partition_by_commune.sql")),
+    (12, "case closed at", include_str!("../sqlite/0012_case_closed_at.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -37,6 +38,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (9, "web sessions", include_str!("../postgres/0009_web_sessions.sql")),
     (10, "log per commune", include_str!("../postgres/0010_log_per_commune.sql")),
     (11, "partition by commune", include_str!("../postgres/0011_partition_by_commune.sql")),
+    (12, "case closed at", include_str!("../postgres/0012_case_closed_at.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -89,7 +89,7 @@ impl SotayError {
                 SotayError::Network { code, reason: message }
             }
             "not_enrolled" | "revoked" | "unauthorized" | "already_enrolled" | "code_used" | "locked"
-            | "wrong_account" | "bad_password" => SotayError::Account { code, reason: message },
+            | "wrong_account" | "bad_password" | "key_needed" => SotayError::Account { code, reason: message },
             "storage" | "protocol" => SotayError::Storage { code, reason: message },
             _ => SotayError::Refused { code, reason: message },
         }

@@ -219,6 +219,11 @@ class PhoneAgainstTheServer(unittest.TestCase):
             with self.assertRaises(sm.SotayError.Account) as locked:
                 other.record(case)
             self.assertEqual(locked.exception.code, "locked")
+            # The device secret is sealed under the key too: no sync without it, and it says so.
+            with self.assertRaises(sm.SotayError.Account) as no_key:
+                other.sync(None)
+            self.assertEqual(no_key.exception.code, "key_needed")
+            self.assertIn("an toàn", no_key.exception.reason)
         with self.assertRaises(sm.SotayError.Refused) as bad_key:
             sm.Phone.open(os.path.join(tmp, "phone1.db"),
                           sm.PhoneConfig(lang="vi", allow_plain_http=False, max_attempts=0, key=b"short",

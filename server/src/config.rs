@@ -273,7 +273,7 @@ pub struct Limits {
     /// engines) and for another writer of the SQLite file; past it, 503 with `Retry-After`.
     #[arg(long, env = "SOTAY_DB_BUSY_TIMEOUT_MS", default_value_t = crate::db::DEFAULT_BUSY_TIMEOUT_MS)]
     pub db_busy_timeout_ms: u64,
-    /// Days after a GBV case's last change, once it is closed, before its history is purged
+    /// Days after a GBV case was closed (and while it stays closed) before its history is purged
     /// (`store/purge.rs`; `docs/operations.md` gives the basis); 0 = never purge by itself.
     #[arg(long, env = "SOTAY_GBV_HISTORY_RETENTION_DAYS", default_value_t = 365)]
     pub gbv_history_retention_days: u32,

@@ -515,7 +515,10 @@ impl DeviceStore for SqliteStore {
     /// Destroys the data key first ([`SqliteStore::destroy_data_key`]), then removes every GBV
     /// referral and every sealed outbox entry and refused change (those of a record already
     /// dropped by a reset included).
+    /// The session's secrets (the device secret) survive, sealed again under the new data key:
+    /// removing them is the session's decision (revocation erases the device secret).
     fn wipe_sensitive(&mut self) -> Result<(), StoreError> {
+        let secrets = self.open_secrets()?;
         self.destroy_data_key()?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let gbv = RecordKind::GbvReferral.code();
@@ -523,6 +526,9 @@ impl DeviceStore for SqliteStore {
         tx.execute("DELETE FROM rejected WHERE sealed OR record IN (SELECT id FROM records WHERE kind = ?1)", [gbv])?;
         tx.execute("DELETE FROM records WHERE kind = ?1", [gbv])?;
         tx.commit()?;
+        for (key, value) in secrets {
+            self.set_secret(&key, &value)?;
+        }
         self.checkpoint();
         Ok(())
     }

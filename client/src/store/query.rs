@@ -2,6 +2,7 @@
 //! filtered, paged record lists ([`RecordQuery`]), the home screen's counts ([`HomeCounts`]), the
 //! session's settings (`meta`), and the wipe on unenrolment.
 
+use super::seal::Purpose;
 use super::{SqliteStore, StoreError, put_meta, read_meta};
 use rusqlite::types::Value;
 use rusqlite::{TransactionBehavior, params_from_iter};
@@ -177,6 +178,46 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Sets a secret setting (the device secret), sealed under the data key: the file never
+    /// holds it readable, and a wipe destroys it with the key. Refused while the key is not
+    /// available ([`StoreError::Locked`]).
+    pub fn set_secret(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = self.sealer()?.seal(Purpose::Secret, key.as_bytes(), value);
+        put_meta(&self.conn, &secret_key(key), &sealed)
+    }
+
+    /// A secret setting, if set; [`StoreError::Locked`] when it is set but the data key is not
+    /// available (opened without the right key, or locked as stale).
+    pub fn get_secret(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(sealed) = read_meta(&self.conn, &secret_key(key))? else { return Ok(None) };
+        let opened = self.sealer()?.open(Purpose::Secret, key.as_bytes(), &sealed);
+        opened.map(Some).ok_or_else(|| StoreError::Corrupt(format!("the secret setting {key:?} does not open")))
+    }
+
+    /// Removes a secret setting (nothing happens if it is not set).
+    pub fn delete_secret(&mut self, key: &str) -> Result<(), StoreError> {
+        self.delete_meta(&secret_key(key))
+    }
+
+    /// Every secret setting, opened (none while the data key is not available): kept across the
+    /// new data key of [`DeviceStore::wipe_sensitive`](sotay_sync_core::device::DeviceStore).
+    pub(super) fn open_secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let Ok(sealer) = self.sealer() else { return Ok(Vec::new()) };
+        let rows: Vec<(String, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT key, value FROM meta WHERE key LIKE 'secret.%'")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix("secret.")?.to_string();
+                let plain = sealer.open(Purpose::Secret, name.as_bytes(), &v)?;
+                Some((name, plain))
+            })
+            .collect())
+    }
+
     /// Removes everything: every record, unsent and refused change, setting and the sync position
     /// (the device is being unenrolled), after destroying the data key. Outbox sequence numbers
     /// still never go back.
@@ -189,4 +230,9 @@ impl SqliteStore {
         self.checkpoint();
         Ok(())
     }
+}
+
+/// The `meta` key of a secret setting.
+fn secret_key(key: &str) -> String {
+    format!("secret.{key}")
 }

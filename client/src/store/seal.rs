@@ -7,7 +7,8 @@
 //!   Keystore, on iOS from the Keychain, in the `sotay` command line from a 0600 file. It is never
 //!   written to the database.
 //! - the **data key** (random, 32 bytes) seals every GBV referral's document, projection, outbox
-//!   entries and refused changes. It is stored in `meta` sealed by the phone key. Destroying that
+//!   entries and refused changes, and the session's secrets (the device secret, an enrolment
+//!   under way). It is stored in `meta` sealed by the phone key. Destroying that
 //!   one row (and checkpointing, with `secure_delete` on) makes every sealed row unreadable at
 //!   once, even if the deletes that follow never reach the disk.
 //!
@@ -75,6 +76,8 @@ pub(super) enum Purpose {
     View,
     /// An outbox entry's or refused change's Automerge change.
     Change,
+    /// A secret setting of the session (the device secret).
+    Secret,
 }
 
 impl Purpose {
@@ -84,6 +87,7 @@ impl Purpose {
             Purpose::Doc => b"sotay/doc",
             Purpose::View => b"sotay/view",
             Purpose::Change => b"sotay/change",
+            Purpose::Secret => b"sotay/secret",
         }
     }
 }

@@ -68,6 +68,14 @@ impl Facts {
     }
 }
 
+impl Facts {
+    /// A GBV case that is closed: the projection keeps when it was first seen closed
+    /// (`closed_at`, where the retention of its history starts), until it is reopened.
+    fn closed(&self) -> bool {
+        self.case_status == Some(sotay_sync_core::schema::CaseStatus::Closed.code())
+    }
+}
+
 /// A set as a bit mask: bit i is the i-th code of the enumeration (`T::ALL`), whose order is
 /// stable because codes are only ever appended.
 pub fn mask<T: Coded + PartialEq>(members: &[T]) -> i64 {
@@ -80,7 +88,7 @@ pub fn bit<T: Coded + PartialEq>(code: T) -> i64 {
 }
 
 /// Writes the projection of these records (new or changed) inside the transaction that writes
-/// them. A record's first row keeps its `first_stored_at`.
+/// them. A record's first row keeps its `first_stored_at`; a case closed keeps its `closed_at`.
 pub async fn write<'a>(
     tx: &mut Transaction<'_, Any>,
     facts: impl IntoIterator<Item = &'a Facts>,
@@ -91,8 +99,8 @@ pub async fn write<'a>(
         let sql = multi_row_sql(
             "INSERT INTO record_facts (record_id, commune_id, village_id, kind, unit, plan_item, activity_type, format,
                 event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, topics,
-                violence_types, referred_to, review_state, deleted, conflicted, first_stored_at)",
-            23,
+                violence_types, referred_to, review_state, deleted, conflicted, first_stored_at, closed_at)",
+            24,
             chunk.len(),
             " ON CONFLICT (commune_id, record_id) DO UPDATE SET unit = excluded.unit, plan_item = excluded.plan_item,
                 activity_type = excluded.activity_type, format = excluded.format, event_date = excluded.event_date,
@@ -100,7 +108,9 @@ pub async fn write<'a>(
                 survivor_sex = excluded.survivor_sex, age_group = excluded.age_group, setting = excluded.setting,
                 case_status = excluded.case_status, topics = excluded.topics, violence_types = excluded.violence_types,
                 referred_to = excluded.referred_to, review_state = excluded.review_state, deleted = excluded.deleted,
-                conflicted = excluded.conflicted",
+                conflicted = excluded.conflicted,
+                closed_at = CASE WHEN excluded.case_status = 'closed'
+                                 THEN COALESCE(record_facts.closed_at, excluded.closed_at) END",
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for f in chunk {
@@ -127,7 +137,8 @@ pub async fn write<'a>(
                 .bind(f.review_state)
                 .bind(f.deleted)
                 .bind(f.conflicted)
-                .bind(now);
+                .bind(now)
+                .bind(f.closed().then_some(now));
         }
         q.execute(&mut **tx).await?;
     }

@@ -12,7 +12,7 @@
 //! and pushes afterwards are refused (`records::prepare`) and kept aside on the phone.
 //!
 //! Purges happen two ways: a focal point purges one case at once (the web API), and
-//! [`purge_expired`] purges every closed case whose last change is older than the retention
+//! [`purge_expired`] purges every case closed longer ago than the retention
 //! period (`Limits::gbv_history_retention_days`), run by the server at start and daily.
 
 use crate::db::{Backend, Db};
@@ -107,14 +107,13 @@ pub async fn purge_history(
     Ok(Purged::Done)
 }
 
-/// Purges every closed GBV referral whose last change is more than `retention_days` before
-/// `now_ms` and whose history has not been purged since. Returns how many were purged.
+/// Purges every GBV referral closed more than `retention_days` before `now_ms` (and still
+/// closed) whose history has not been purged since its last change. Returns how many were purged.
 pub async fn purge_expired(db: &Db, retention_days: u32, now_ms: i64) -> Result<usize, ApiError> {
     let before = now_ms - i64::from(retention_days) * 86_400_000;
     let rows = sqlx::query(
         "SELECT r.commune_id, r.id FROM records r JOIN record_facts f ON f.commune_id = r.commune_id AND f.record_id = r.id
-         WHERE r.kind = 'gbv_referral' AND f.case_status = 'closed'
-           AND (SELECT MAX(c.received_at) FROM changes c WHERE c.commune_id = r.commune_id AND c.record_id = r.id) < $1
+         WHERE r.kind = 'gbv_referral' AND f.case_status = 'closed' AND f.closed_at < $1
            AND (r.history_purged_at IS NULL OR r.history_purged_at <
                 (SELECT MAX(c.received_at) FROM changes c
                  WHERE c.commune_id = r.commune_id AND c.record_id = r.id AND c.replaces = FALSE))",

@@ -167,3 +167,58 @@ async fn closed_cases_are_purged_after_the_retention_period_and_open_ones_are_no
     lan.sync().await;
     assert_eq!(lan.device.view(closed).unwrap(), app.server_record(closed).await.unwrap().view());
 }
+
+#[tokio::test]
+async fn the_retention_period_counts_from_closure_and_reopening_stops_it() {
+    let app = spawn_app().await;
+    app.commune().await;
+    let mut lan = app.device("lan").await;
+    let focal = app.web_login("focal").await;
+    let case = case_with_history(&mut lan).await;
+    let set_status = |status: &'static str| {
+        let (app, focal) = (&app, &focal);
+        async move {
+            let body = format!(r#"{{"case_status":"{status}"}}"#).into_bytes();
+            let path = format!("/api/v1/records/{case}/case-status");
+            assert_eq!(app.call("POST", &path, Some(focal), Some(body)).await.0, 200);
+        }
+    };
+    let closed_at = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT closed_at FROM record_facts WHERE record_id = $1")
+            .bind(case.as_bytes().as_slice())
+            .fetch_one(&app.state.db.read)
+            .await
+            .unwrap()
+    };
+    let db = &app.state.db;
+    set_status("closed").await;
+    let first = closed_at().await.expect("stamped when closed");
+    // Closed ten days ago (as if); Lan edits the note today: the clock does not restart.
+    sqlx::query("UPDATE record_facts SET closed_at = closed_at - $1 WHERE record_id = $2")
+        .bind(10 * DAY_MS)
+        .bind(case.as_bytes().as_slice())
+        .execute(&db.write)
+        .await
+        .unwrap();
+    lan.sync().await;
+    lan.device.edit(case, &[Edit::Notes("đã kết thúc hỗ trợ".into())], NOW_MS + 5).unwrap();
+    assert_eq!(lan.sync().await.rejected, 0);
+    assert_eq!(app.server_record(case).await.unwrap().view().notes, "đã kết thúc hỗ trợ");
+    assert_eq!(closed_at().await, Some(first - 10 * DAY_MS), "kept while it stays closed");
+    let now = sotay_server::now_ms();
+    assert_eq!(sotay_server::store::purge_expired(db, 30, now + 19 * DAY_MS).await.unwrap(), 0, "29 days closed");
+    let purged = sotay_server::store::purge_expired(db, 30, now + 21 * DAY_MS).await.unwrap();
+    assert_eq!(purged, 1, "31 days closed, though last changed 21 days before");
+    assert!(!server_mentions(&app, case, OLD_NOTE).await);
+    // Reopened, then closed again: the clock stops, then starts again.
+    set_status("receiving_support").await;
+    assert_eq!(closed_at().await, None, "reopened");
+    assert_eq!(
+        sotay_server::store::purge_expired(db, 30, now + 100 * DAY_MS).await.unwrap(),
+        0,
+        "open cases keep history"
+    );
+    set_status("closed").await;
+    let again = closed_at().await.expect("closed again");
+    assert!(again >= first, "a new closure, stamped anew");
+}

@@ -23,6 +23,11 @@ fn fast_retries(max_attempts: u32) -> SyncOptions {
     }
 }
 
+/// The phone key of the test phone's store (the app passes the same one on every open).
+fn phone_key() -> sotay_client::store::PhoneKey {
+    sotay_client::store::PhoneKey::from_bytes([7; 32])
+}
+
 fn config() -> ClientConfig {
     ClientConfig { stall_timeout: Duration::from_millis(1500), ..ClientConfig::default() }
 }
@@ -34,8 +39,7 @@ async fn code_for(app: &TestApp, username: &str) -> String {
 
 /// A phone enrolled through `proxy`, its store in `dir`.
 async fn phone(app: &TestApp, proxy: &Proxy, dir: &tempfile::TempDir) -> Session {
-    let store =
-        SqliteStore::open(&dir.path().join("phone.db"), Some(&sotay_client::store::PhoneKey::generate())).unwrap();
+    let store = SqliteStore::open(&dir.path().join("phone.db"), Some(&phone_key())).unwrap();
     let code = code_for(app, "lan").await;
     Session::enrol(store, &proxy.base, &code, "điện thoại của Lan", config(), &fast_retries(8)).await.unwrap()
 }
@@ -180,8 +184,7 @@ async fn a_revoked_phone_wipes_its_gbv_records_and_stops() {
     session.sync(&fast_retries(3)).await.unwrap();
     admin::revoke_device(&app.state.db, session.device_id()).await.unwrap();
     // A fresh session (no cached token) meets the revocation at its token request.
-    let store =
-        SqliteStore::open(&dir.path().join("phone.db"), Some(&sotay_client::store::PhoneKey::generate())).unwrap();
+    let store = SqliteStore::open(&dir.path().join("phone.db"), Some(&phone_key())).unwrap();
     drop(session);
     let mut session = Session::open(store, config()).unwrap();
     let err = session.sync(&fast_retries(3)).await.unwrap_err();
