@@ -2,13 +2,13 @@
 //! activities of the same commune and village, neither deleted, held the same day, of the same
 //! type, whose attendance totals (female + male) differ by at most max(2, 10 % of the larger).
 //!
-//! Pairs are detected right after a push is stored (one indexed query per push, nothing when no
-//! record of the push has a same-day twin), kept once each (the smaller id first), and listed
+//! Pairs are detected as a push is written, in the group-commit writer's transaction (one indexed
+//! query per commune of a batch, and one insert of the pairs found), kept once each (the smaller id first), and listed
 //! for reviewers while both records stand. A reviewer merges a pair (the kept record takes the
 //! values chosen per field, the other is soft-deleted, both as ordinary edits that reach the
 //! phones) or dismisses it; a decided pair is never suggested again.
 
-use crate::db::Db;
+use crate::db::{Db, ROWS_PER_INSERT, multi_row_sql};
 use sotay_sync_core::{CommuneId, RecordId, RecordView, UserId};
 use sqlx::Row;
 
@@ -17,9 +17,11 @@ pub fn similar(a: i64, b: i64) -> bool {
     (a - b).abs() <= (a.max(b) / 10).max(2)
 }
 
-/// Detects the pairs the records `ids` (just stored) form with the commune's other activities,
-/// and records the new ones. Returns how many were new.
-pub async fn detect(db: &Db, commune: CommuneId, ids: &[RecordId]) -> sqlx::Result<usize> {
+/// Detects the pairs the activities `ids` (just written in `tx`, the group-commit writer's
+/// transaction) form with the commune's other activities, and records the new ones in the same
+/// transaction: no commit of its own, so detection adds no disk flush to a push. Returns how many
+/// were new.
+pub(crate) async fn detect(tx: &mut sqlx::AnyConnection, commune: CommuneId, ids: &[RecordId]) -> sqlx::Result<usize> {
     let mut found: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for chunk in ids.chunks(500) {
         let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
@@ -37,34 +39,35 @@ pub async fn detect(db: &Db, commune: CommuneId, ids: &[RecordId]) -> sqlx::Resu
         for id in chunk {
             q = q.bind(id.as_bytes().as_slice());
         }
-        for r in q.fetch_all(&db.read).await? {
+        for r in q.fetch_all(&mut *tx).await? {
             if similar(r.get(2), r.get(3)) {
                 let (a, b): (Vec<u8>, Vec<u8>) = (r.get(0), r.get(1));
                 found.push(if a < b { (a, b) } else { (b, a) });
             }
         }
     }
-    if found.is_empty() {
-        return Ok(0);
-    }
     found.sort();
     found.dedup();
-    let mut tx = db.begin_write().await?;
+    let now = crate::now_ms();
     let mut new = 0;
-    for (first, second) in &found {
-        let done = sqlx::query(
-            "INSERT INTO duplicate_pairs (commune_id, first_id, second_id, detected_at, status)
-             VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (commune_id, first_id, second_id) DO NOTHING",
-        )
-        .bind(commune.as_bytes().as_slice())
-        .bind(first.as_slice())
-        .bind(second.as_slice())
-        .bind(crate::now_ms())
-        .execute(&mut *tx)
-        .await?;
-        new += done.rows_affected() as usize;
+    for chunk in found.chunks(ROWS_PER_INSERT) {
+        let sql = multi_row_sql(
+            "INSERT INTO duplicate_pairs (commune_id, first_id, second_id, detected_at, status)",
+            5,
+            chunk.len(),
+            " ON CONFLICT (commune_id, first_id, second_id) DO NOTHING",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (first, second) in chunk {
+            q = q
+                .bind(commune.as_bytes().as_slice())
+                .bind(first.as_slice())
+                .bind(second.as_slice())
+                .bind(now)
+                .bind("open");
+        }
+        new += q.execute(&mut *tx).await?.rows_affected() as usize;
     }
-    tx.commit().await?;
     Ok(new)
 }
 

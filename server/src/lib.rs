@@ -55,7 +55,7 @@ pub async fn build_state(database_url: &str, limits: config::Limits) -> anyhow::
         tracing::info!(records = projected, "report projection filled in for records stored before it");
     }
     let epoch = store::epoch::load_or_create(&db).await?;
-    let writer = store::Writer::start(db.clone());
+    let writer = store::Writer::start(db.clone(), store::WriterOptions { detect_duplicates: limits.detect_duplicates });
     let metrics = Arc::new(metrics::Metrics::new(db.write_wait.clone()));
     let pressure = Arc::new(pressure::Pressure::new(&limits));
     Ok(state::AppState {

@@ -14,4 +14,4 @@ pub(crate) use pull::{provision_page, pull, remember_scope};
 pub use purge::{Purged, purge_expired, purge_history};
 pub(crate) use records::{Channel, Incoming, Prepared, Refused, prepare, read_pending, read_stored};
 pub(crate) use records::{PendingBounds, WriteJob};
-pub use writer::{Writer, log_lock_key};
+pub use writer::{Writer, WriterOptions, log_lock_key};

@@ -10,9 +10,9 @@
 use super::records::{WriteJob, write_job};
 use crate::db::Db;
 use crate::error::ApiError;
-use sotay_sync_core::CommuneId;
 use sotay_sync_core::wire::Rejection;
-use std::collections::BTreeSet;
+use sotay_sync_core::{CommuneId, RecordId, RecordKind};
+use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most pushes written in one transaction.
@@ -26,11 +26,18 @@ pub struct Writer {
     queue: mpsc::Sender<Queued>,
 }
 
+/// What the writer does beside writing records.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Look for suspected duplicates among the activities of each batch (`crate::duplicates`).
+    pub detect_duplicates: bool,
+}
+
 impl Writer {
     /// Starts the writer task on `db`'s write pool.
-    pub fn start(db: Db) -> Writer {
+    pub fn start(db: Db, options: WriterOptions) -> Writer {
         let (queue, jobs) = mpsc::channel(1024);
-        tokio::spawn(run(db, jobs));
+        tokio::spawn(run(db, jobs, options));
         Writer { queue }
     }
 
@@ -42,7 +49,7 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Queued>) {
+async fn run(db: Db, mut jobs: mpsc::Receiver<Queued>, options: WriterOptions) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -51,11 +58,11 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        write_batch(&db, batch).await;
+        write_batch(&db, batch, options).await;
     }
 }
 
-async fn write_batch(db: &Db, batch: Vec<Queued>) {
+async fn write_batch(db: &Db, batch: Vec<Queued>, options: WriterOptions) {
     let mut tx = match db.begin_write().await {
         Ok(tx) => tx,
         Err(e) => {
@@ -77,10 +84,23 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
         }
     }
     let mut outcomes = Vec::with_capacity(batch.len());
+    // The activities written, by commune, for duplicate detection once the batch is written.
+    let mut activities: BTreeMap<CommuneId, Vec<RecordId>> = BTreeMap::new();
     for (job, reply) in batch {
+        let written: Vec<(CommuneId, RecordId)> = job
+            .prepared
+            .iter()
+            .filter(|p| options.detect_duplicates && p.scope.kind == RecordKind::Activity)
+            .map(|p| (p.scope.commune, p.id))
+            .collect();
         let outcome = match sqlx::Connection::begin(&mut *tx).await {
             Ok(mut savepoint) => match write_job(&mut savepoint, job).await {
-                Ok(rejected) => savepoint.commit().await.map(|()| rejected).map_err(ApiError::from),
+                Ok(rejected) => {
+                    for (commune, id) in written {
+                        activities.entry(commune).or_default().push(id);
+                    }
+                    savepoint.commit().await.map(|()| rejected).map_err(ApiError::from)
+                }
                 Err(e) => {
                     let _ = savepoint.rollback().await;
                     Err(e)
@@ -90,6 +110,7 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
         };
         outcomes.push((outcome, reply));
     }
+    detect_duplicates(&mut tx, &activities).await;
     match tx.commit().await {
         Ok(()) => {
             for (outcome, reply) in outcomes {
@@ -97,6 +118,27 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
             }
         }
         Err(e) => fail_all(outcomes.into_iter().map(|(_, reply)| reply), &e, "committing"),
+    }
+}
+
+/// Suspected duplicates among the activities a batch wrote, recorded in its transaction under a
+/// savepoint of their own: if detection fails, the records are written anyway (the next edit of
+/// either record looks again).
+async fn detect_duplicates(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    activities: &BTreeMap<CommuneId, Vec<RecordId>>,
+) {
+    for (commune, ids) in activities {
+        let Ok(mut savepoint) = sqlx::Connection::begin(&mut **tx).await else { return };
+        match crate::duplicates::detect(&mut savepoint, *commune, ids).await {
+            Ok(_) => {
+                let _ = savepoint.commit().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for suspected duplicates failed");
+                let _ = savepoint.rollback().await;
+            }
+        }
     }
 }
 

@@ -1,15 +1,15 @@
 //! Storing a push: check attribution, read what is stored, merge and check each record off the
-//! async threads (`crate::store`), then write through the group-commit writer, and look for
-//! suspected duplicates among what was stored. A record that may not be stored is refused on its
+//! async threads (`crate::store`), then write through the group-commit writer (which also looks
+//! for suspected duplicates among what it wrote, in the same transaction). A record that may not be stored is refused on its
 //! own (listed in the answer, nothing of it stored); a malformed body refuses the whole push.
 
 use crate::auth::AuthDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Channel, Incoming, PendingBounds, Prepared, Refused, WriteJob, prepare, read_pending, read_stored};
+use sotay_sync_core::RecordId;
 use sotay_sync_core::inspect::inspect_change;
 use sotay_sync_core::wire::{ChangeBytes, RecordChanges, Rejection};
-use sotay_sync_core::{RecordId, RecordKind};
 
 /// Stores a push. Three phases, so the expensive part runs on every core while SQLite's single
 /// writer only writes: read the current rows (reader pool), merge and project in the blocking
@@ -107,16 +107,8 @@ pub(crate) async fn ingest_audited(
         max_bytes: l.max_pending_bytes,
         max_age_ms: l.pending_max_age_secs.saturating_mul(1000),
     };
-    let activities: Vec<RecordId> =
-        ready.iter().filter(|p| p.scope.kind == RecordKind::Activity).map(|p| p.id).collect();
+    // Suspected duplicates are looked for in the same transaction (`crate::duplicates`).
     rejected
         .extend(state.writer.submit(WriteJob { auth: *auth, channel, ids, prepared: ready, pending, audit }).await?);
-    // 4. Suspected duplicates among what was stored (after the commit: nothing is lost if this
-    // fails, and the next edit of either record looks again).
-    if state.limits.detect_duplicates
-        && let Err(e) = crate::duplicates::detect(&state.db, auth.commune, &activities).await
-    {
-        tracing::warn!(error = %e, "looking for suspected duplicates failed");
-    }
     Ok(rejected)
 }
