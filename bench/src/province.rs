@@ -273,9 +273,14 @@ async fn size(args: &Args, out: &mut Printer, pg: &str) -> anyhow::Result<()> {
 
 /// Drops a database the scenario made on the PostgreSQL server at `postgres` (a province's is
 /// gigabytes); SQLite's goes with its temporary directory.
+/// `SOTAY_BENCH_KEEP=1` keeps it, to look at with `psql` (its URL is printed).
 async fn drop_database(postgres: Option<&str>, db_url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let Some(admin_url) = postgres else { return Ok(()) };
+    if std::env::var("SOTAY_BENCH_KEEP").is_ok_and(|v| v == "1") {
+        eprintln!("  kept for inspection: {db_url}");
+        return Ok(());
+    }
     let name = db_url.rsplit('/').next().unwrap_or_default();
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
