@@ -1,6 +1,6 @@
 //! The phone's session policy, in one place: enrolment that can be retried after a lost answer,
-//! the credential kept in the phone's store (its secret sealed under the store's data key), access tokens fetched and refreshed, the scope
-//! refreshed when the server resets the phone, the GBV wipe when the server says the phone was
+//! the credential kept in the phone's store (its secret sealed under the store's data key),
+//! access tokens fetched and refreshed, the scope refreshed when the server resets the phone, the GBV wipe when the server says the phone was
 //! revoked, and the time of the last successful sync. The mobile bindings and the `sotay` command
 //! line are thin layers over this.
 
@@ -79,10 +79,15 @@ fn save_credential(store: &mut SqliteStore, credential: &Credential) -> Result<(
 
 /// Seals a secret of the session; without the store's key, enrolling cannot keep its secret.
 fn save_secret(store: &mut SqliteStore, key: &str, value: &[u8]) -> Result<(), ClientError> {
-    store.set_secret(key, value).map_err(|e| match e {
+    store.set_secret(key, value).map_err(key_needed)
+}
+
+/// A store error, where a locked store means the session's secrets cannot be read or kept.
+fn key_needed(e: crate::store::StoreError) -> ClientError {
+    match e {
         crate::store::StoreError::Locked(_) => ClientError::KeyNeeded,
         e => e.into(),
-    })
+    }
 }
 
 /// When the last sync of the phone whose store is `store` succeeded (Unix ms), if ever.
@@ -134,24 +139,20 @@ impl Session {
             return Err(ClientError::AlreadyEnrolled);
         }
         let client = Client::with_config(server, config.clone())?;
-        let pending = store.get_secret(ENROLMENT).map_err(|e| match e {
-            crate::store::StoreError::Locked(_) => ClientError::KeyNeeded,
-            e => e.into(),
-        })?;
+        let pending = store.get_secret(ENROLMENT).map_err(key_needed)?;
+        // An enrolment an older app began kept its secret in plain: taken over, sealed, erased.
+        let pending = match pending {
+            Some(bytes) => Some(bytes),
+            None => store.get_meta(ENROLMENT)?,
+        };
         let pending: Option<PendingEnrolment> = pending.and_then(|b| serde_json::from_slice(&b).ok());
         let pending = match pending {
             Some(p) if p.server == client.base() && p.code == code => p,
-            _ => {
-                let p = PendingEnrolment {
-                    server: client.base().to_string(),
-                    code: code.to_string(),
-                    secret: new_secret(),
-                };
-                let bytes = serde_json::to_vec(&p).map_err(|e| ClientError::Storage(e.to_string()))?;
-                save_secret(&mut store, ENROLMENT, &bytes)?;
-                p
-            }
+            _ => PendingEnrolment { server: client.base().to_string(), code: code.to_string(), secret: new_secret() },
         };
+        let bytes = serde_json::to_vec(&pending).map_err(|e| ClientError::Storage(e.to_string()))?;
+        save_secret(&mut store, ENROLMENT, &bytes)?;
+        store.delete_meta(ENROLMENT)?;
         let answer =
             crate::sync::with_retries(options, || client.enrol(code, device_name, Some(&pending.secret))).await?;
         let credential = Credential {
@@ -278,6 +279,10 @@ impl Session {
         self.token = None;
         if let Err(e) = self.device.store_mut().delete_secret(CREDENTIAL) {
             return e.into();
+        }
+        // Overwrites a plain copy an older app may have left in the public part.
+        if let Err(e) = save_credential(self.device.store_mut(), &self.credential) {
+            return e;
         }
         ClientError::Revoked
     }

@@ -214,3 +214,34 @@ fn the_stale_lock_hides_referrals_until_unlocked() {
     assert_eq!(device.store_mut().unlock_gbv().unwrap(), None);
     assert_eq!(device.view(cases[1]).unwrap().case_code.as_deref(), Some(planted(1).0.as_str()));
 }
+
+#[test]
+fn a_device_secret_an_older_app_kept_in_plain_is_sealed_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    let secret = "bi-mat-cu-de-lo-ra-ngoai-0123456789abcdef";
+    let legacy = serde_json::json!({
+        "server": "https://xa.example.vn",
+        "identity": identity(),
+        "role": "collaborator",
+        "secret": secret,
+    });
+    let mut store = SqliteStore::open(&path, Some(&key())).unwrap();
+    store.set_meta("credential", legacy.to_string().as_bytes()).unwrap();
+    drop(store);
+
+    // Opened without its key, the old app's credential still works as it did.
+    let keyless = SqliteStore::open(&path, None).unwrap();
+    assert_eq!(sotay_client::session::credential(&keyless).unwrap().unwrap().secret, secret);
+    drop(keyless);
+
+    let session =
+        sotay_client::Session::open(SqliteStore::open(&path, Some(&key())).unwrap(), Default::default()).unwrap();
+    assert_eq!(session.credential().secret, secret);
+    let public = session.device().store().get_meta("credential").unwrap().unwrap();
+    assert!(!contains(&public, secret.as_bytes()), "the plain copy is overwritten");
+    assert!(session.device().store().get_meta("secret.credential").unwrap().is_some(), "sealed instead");
+    drop(session);
+    let keyless = SqliteStore::open(&path, None).unwrap();
+    assert_eq!(sotay_client::session::credential(&keyless).unwrap().unwrap().secret, "", "unreadable without the key");
+}

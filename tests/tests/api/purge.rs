@@ -68,13 +68,19 @@ async fn case_with_history(lan: &mut TestDevice) -> RecordId {
     id
 }
 
-#[tokio::test]
-async fn a_purged_case_keeps_only_its_present_on_the_server_and_the_phone() {
+/// A commune, Lan's phone, a focal point's session and Lan's case with its history.
+async fn lans_case() -> (TestApp, TestDevice, String, RecordId) {
     let app = spawn_app().await;
     app.commune().await;
     let mut lan = app.device("lan").await;
     let focal = app.web_login("focal").await;
     let case = case_with_history(&mut lan).await;
+    (app, lan, focal, case)
+}
+
+#[tokio::test]
+async fn a_purged_case_keeps_only_its_present_on_the_server_and_the_phone() {
+    let (app, mut lan, focal, case) = lans_case().await;
     assert!(server_mentions(&app, case, OLD_NOTE).await, "the history holds the first note");
     let before = present(app.server_record(case).await.unwrap().view());
     let (_, report_before) = app.call("GET", "/api/v1/reports/gbv", Some(&focal), None).await;
@@ -119,11 +125,7 @@ async fn a_purged_case_keeps_only_its_present_on_the_server_and_the_phone() {
 
 #[tokio::test]
 async fn a_phone_that_missed_the_purge_converges_and_keeps_its_offline_edit_aside() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let mut lan = app.device("lan").await;
-    let focal = app.web_login("focal").await;
-    let case = case_with_history(&mut lan).await;
+    let (app, mut lan, focal, case) = lans_case().await;
     // Offline, Lan corrects the note again; meanwhile the office purges the case.
     lan.device.edit(case, &[Edit::Notes("sửa khi mất sóng".into())], NOW_MS + 3).unwrap();
     assert_eq!(purge(&app, &focal, case).await.0, 200);
@@ -143,11 +145,7 @@ async fn a_phone_that_missed_the_purge_converges_and_keeps_its_offline_edit_asid
 
 #[tokio::test]
 async fn closed_cases_are_purged_after_the_retention_period_and_open_ones_are_not() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let mut lan = app.device("lan").await;
-    let focal = app.web_login("focal").await;
-    let closed = case_with_history(&mut lan).await;
+    let (app, mut lan, focal, closed) = lans_case().await;
     let open = lan.device.create(RecordKind::GbvReferral, &gbv_edits("VV-0043"), NOW_MS).unwrap();
     lan.device.edit(open, &[Edit::Notes(OLD_NOTE.into())], NOW_MS + 1).unwrap();
     lan.device.edit(open, &[Edit::Notes("khác".into())], NOW_MS + 2).unwrap();
@@ -170,11 +168,7 @@ async fn closed_cases_are_purged_after_the_retention_period_and_open_ones_are_no
 
 #[tokio::test]
 async fn the_retention_period_counts_from_closure_and_reopening_stops_it() {
-    let app = spawn_app().await;
-    app.commune().await;
-    let mut lan = app.device("lan").await;
-    let focal = app.web_login("focal").await;
-    let case = case_with_history(&mut lan).await;
+    let (app, mut lan, focal, case) = lans_case().await;
     let set_status = |status: &'static str| {
         let (app, focal) = (&app, &focal);
         async move {
