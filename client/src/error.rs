@@ -61,6 +61,9 @@ pub enum ClientError {
     /// This phone is already enrolled: wipe it first to enrol again.
     #[error("this device is already enrolled")]
     AlreadyEnrolled,
+    /// The certificate authority given to trust (`ClientConfig::extra_roots`) cannot be used.
+    #[error("the certificate authority given cannot be used: {0}")]
+    BadCertificate(String),
     /// The store was opened without its phone key (or with another), so the device secret
     /// sealed under it cannot be read: the phone cannot sign in to sync.
     #[error("the phone's key is missing or wrong, so its device secret cannot be read")]
@@ -101,6 +104,7 @@ impl ClientError {
             ClientError::NotEnrolled => "not_enrolled",
             ClientError::AlreadyEnrolled => "already_enrolled",
             ClientError::KeyNeeded => "key_needed",
+            ClientError::BadCertificate(_) => "bad_certificate",
         }
     }
 
@@ -202,6 +206,11 @@ impl ClientError {
                 vi,
                 "Điện thoại này đã được đăng ký; muốn đăng ký lại thì phải xoá dữ liệu trên máy trước.".into(),
                 "This phone is already enrolled; wipe it before enrolling again.".into(),
+            ),
+            ("bad_certificate", _) => pick(
+                vi,
+                "Chứng chỉ của máy chủ xã cài trong ứng dụng không dùng được; hãy kiểm tra lại tệp văn phòng xã đưa.".into(),
+                "The commune server's certificate authority set in the app cannot be used; check the file the commune office gave you.".into(),
             ),
             ("key_needed", _) => pick(
                 vi,

@@ -27,6 +27,9 @@ pub struct ClientConfig {
     pub allow_plain_http: bool,
     /// The `Accept-Language` sent, so the server's own messages come in the person's language.
     pub lang: sotay_sync_core::Lang,
+    /// Certificates (DER) of authorities to trust besides the bundled Mozilla roots: a commune's
+    /// own authority, for a server on its LAN that no public authority can certify.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -37,6 +40,7 @@ impl Default for ClientConfig {
             min_upload_rate: 1024,
             allow_plain_http: false,
             lang: sotay_sync_core::Lang::Vi,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -72,11 +76,16 @@ pub fn plain_client() -> reqwest::Client {
 }
 
 /// The HTTP client with rustls over the bundled Mozilla roots (the same on every phone, whatever
-/// its OS's store holds).
+/// its OS's store holds) and the authorities the configuration adds.
 pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
     install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in &config.extra_roots {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| ClientError::BadCertificate(e.to_string()))?;
+    }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Protocol(e.to_string()))?

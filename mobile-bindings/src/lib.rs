@@ -149,7 +149,12 @@ impl Phone {
         };
         let store = SqliteStore::open(std::path::Path::new(&path), key.as_ref()).map_err(storage)?;
         let mut reader = SqliteStore::open(std::path::Path::new(&path), key.as_ref()).map_err(storage)?;
-        let client_config = ClientConfig { lang, allow_plain_http: config.allow_plain_http, ..ClientConfig::default() };
+        let client_config = ClientConfig {
+            lang,
+            allow_plain_http: config.allow_plain_http,
+            extra_roots: config.ca_certificate.clone().into_iter().collect(),
+            ..ClientConfig::default()
+        };
         let lock_after = config.gbv_lock_after_days.unwrap_or(sotay_client::session::DEFAULT_GBV_LOCK_AFTER_DAYS);
         let state = match sotay_client::session::credential(&store) {
             Ok(Some(_)) => {

@@ -14,15 +14,19 @@ pub struct PhoneConfig {
     pub allow_plain_http: bool,
     /// Failed attempts in a row before a sync gives up (retries with backoff in between); 0 = 8.
     pub max_attempts: u32,
-    /// The phone key (32 bytes) that seals GBV referrals at rest: from the Android Keystore or
-    /// the iOS Keychain, the same on every open. Without it (or with another) GBV referrals stay
-    /// locked; activities work.
+    /// The phone key (32 bytes) that seals GBV referrals and the device secret at rest: from the
+    /// Android Keystore or the iOS Keychain, the same on every open. Without it (or with another)
+    /// GBV referrals stay locked and syncing answers `key_needed`; activities are shown and kept.
     #[uniffi(default = None)]
     pub key: Option<Vec<u8>>,
     /// Days without a successful sync after which GBV referrals lock until the person signs in
     /// again (`sign_in`); `None` = 30, `Some(0)` = never.
     #[uniffi(default = None)]
     pub gbv_lock_after_days: Option<u32>,
+    /// The commune's own certificate authority (DER), for a server on its LAN whose certificate
+    /// no public authority signed; trusted besides the usual roots.
+    #[uniffi(default = None)]
+    pub ca_certificate: Option<Vec<u8>>,
 }
 
 /// The kind of a record.

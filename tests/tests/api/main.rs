@@ -17,6 +17,7 @@ mod refusals;
 mod reports;
 mod review;
 mod sync;
+mod tls;
 mod upgrade;
 mod village_link;
 mod web;
