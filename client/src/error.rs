@@ -61,6 +61,10 @@ pub enum ClientError {
     /// This phone is already enrolled: wipe it first to enrol again.
     #[error("this device is already enrolled")]
     AlreadyEnrolled,
+    /// The server's certificate is not one this phone trusts (unknown authority, wrong name,
+    /// expired): refused before anything was sent.
+    #[error("the server's certificate is not trusted: {0}")]
+    Untrusted(String),
     /// The certificate authority given to trust (`ClientConfig::extra_roots`) cannot be used.
     #[error("the certificate authority given cannot be used: {0}")]
     BadCertificate(String),
@@ -105,6 +109,7 @@ impl ClientError {
             ClientError::AlreadyEnrolled => "already_enrolled",
             ClientError::KeyNeeded => "key_needed",
             ClientError::BadCertificate(_) => "bad_certificate",
+            ClientError::Untrusted(_) => "untrusted_server",
         }
     }
 
@@ -207,6 +212,11 @@ impl ClientError {
                 "Điện thoại này đã được đăng ký; muốn đăng ký lại thì phải xoá dữ liệu trên máy trước.".into(),
                 "This phone is already enrolled; wipe it before enrolling again.".into(),
             ),
+            ("untrusted_server", _) => pick(
+                vi,
+                format!("Điện thoại không tin chứng chỉ của máy chủ nên chưa gửi gì. {safe}; hãy kiểm tra địa chỉ máy chủ, hoặc xin văn phòng xã chứng chỉ của máy chủ xã."),
+                format!("This phone does not trust the server's certificate, so nothing was sent. {safe}; check the server address, or ask the commune office for its server's certificate."),
+            ),
             ("bad_certificate", _) => pick(
                 vi,
                 "Chứng chỉ của máy chủ xã cài trong ứng dụng không dùng được; hãy kiểm tra lại tệp văn phòng xã đưa.".into(),
@@ -230,7 +240,38 @@ impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
         // One line, no chain of library errors: the details are for logs, not people.
         let detail = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
-        if e.is_connect() { ClientError::Unreachable(detail) } else { ClientError::Interrupted(detail) }
+        if let Some(why) = certificate_refused(&e) {
+            ClientError::Untrusted(why)
+        } else if e.is_connect() {
+            ClientError::Unreachable(detail)
+        } else {
+            ClientError::Interrupted(detail)
+        }
+    }
+}
+
+/// The reason rustls refused the server's certificate, if that is why a request failed: found in
+/// the error's chain, directly or wrapped in the I/O errors the connection reported.
+fn certificate_refused(e: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(rustls::Error::InvalidCertificate(why)) = tls_error(s) {
+            return Some(format!("{why:?}"));
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// A rustls error, itself or inside (nested) I/O errors, whose `source` skips the error they wrap.
+fn tls_error<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner: &'a (dyn std::error::Error + Send + Sync + 'static) =
+            e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        e = inner;
     }
 }
 

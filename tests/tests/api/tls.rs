@@ -1,7 +1,8 @@
 //! The phone's HTTPS, end to end: a server behind TLS with a certificate from the commune's own
 //! authority (as on a LAN no public authority can certify) is reached, enrolled with and synced
-//! through by a client that trusts that authority; a client that does not refuses it with one
-//! clear sentence, and so does one given a certificate that cannot be used.
+//! through by a client that trusts that authority; a client that does not refuses it
+//! (`untrusted_server`, one clear sentence), and a certificate that cannot be used is
+//! `bad_certificate`.
 
 use sotay_client::{Client, ClientConfig, ClientError};
 use sotay_server::admin;
@@ -142,7 +143,8 @@ async fn a_phone_enrols_and_syncs_over_https_with_the_communes_own_authority() {
     // Not trusting it (only the public roots): refused at the handshake, one clear sentence.
     let stranger = Client::new(&base).unwrap();
     let err = stranger.me(&token).await.unwrap_err();
-    assert!(matches!(err, ClientError::Unreachable(_) | ClientError::Interrupted(_)), "{err:?}");
+    assert!(matches!(err, ClientError::Untrusted(_)), "{err:?}");
+    assert_eq!(err.code(), "untrusted_server");
     let message = err.message(sotay_sync_core::Lang::Vi);
     assert!(message.contains("an toàn") && !message.contains('\n'), "{message}");
 
