@@ -2,7 +2,8 @@
 //! (here: the readers stuck behind a table lock, as under a burst of slow queries), the requests
 //! that cannot get one wait at most `--db-busy-timeout-ms` and answer 503 with `Retry-After` and
 //! one clear sentence; none hangs until the phone gives up. Once the connections come back, the
-//! same instance answers everyone again by itself.
+//! same instance answers everyone again by itself. And a transaction whose connection is cut
+//! under it is never reported committed (the group-commit writer's savepoints, `db::in_savepoint`).
 //!
 //! Needs PostgreSQL, like `multi_instance.rs`.
 
@@ -11,6 +12,7 @@ mod common;
 use common::{Instance, enrol_phone, fresh_postgres_database, one_village_with_codes};
 use sotay_client::Client;
 use sotay_sync_core::wire;
+use sqlx::{Connection, Row};
 use std::time::{Duration, Instant};
 
 const PHONES: usize = 20;
@@ -75,5 +77,31 @@ async fn an_exhausted_pool_answers_503_with_retry_after_and_recovers() {
         let (status, _, answer) = sync(token, body).await;
         assert_eq!(status, 200, "the same instance recovered by itself: {answer}");
     }
+    db.close().await;
+}
+
+/// The hazard behind the writer's "spoiled batch": a savepoint begun on a connection PostgreSQL
+/// has cut. sqlx 0.9 then lowers the transaction's depth as if it had rolled back, so the
+/// transaction's `commit` would send nothing and answer `Ok`; `in_savepoint` reports the
+/// transaction spoiled instead, and the writer neither commits nor acknowledges the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savepoint_on_a_cut_connection_spoils_the_transaction() {
+    let Some(db_url) = fresh_postgres_database().await else { return };
+    let admin_url =
+        std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let db = sotay_server::db::Db::open(&db_url).await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    let first = sotay_server::db::in_savepoint(&mut tx, |sp| {
+        Box::pin(async move {
+            sqlx::query("SELECT pg_backend_pid()").fetch_one(&mut **sp).await.map(|r| r.get::<i32, _>(0))
+        })
+    })
+    .await;
+    let pid = first.expect("the savepoint begins on a live connection").expect("the query runs");
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut admin).await.unwrap();
+    let second = sotay_server::db::in_savepoint(&mut tx, |_| Box::pin(async { Ok::<(), ()>(()) })).await;
+    assert!(second.is_err(), "a savepoint on a cut connection spoils the transaction: {second:?}");
+    let _ = tx.rollback().await;
     db.close().await;
 }

@@ -86,31 +86,40 @@ async fn write_batch(db: &Db, batch: Vec<Queued>, options: WriterOptions) {
     let mut outcomes = Vec::with_capacity(batch.len());
     // The activities written, by commune, for duplicate detection once the batch is written.
     let mut activities: BTreeMap<CommuneId, Vec<RecordId>> = BTreeMap::new();
+    let mut spoiled = None;
     for (job, reply) in batch {
+        if spoiled.is_some() {
+            outcomes.push((Err(ApiError::Unavailable), reply));
+            continue;
+        }
         let written: Vec<(CommuneId, RecordId)> = job
             .prepared
             .iter()
             .filter(|p| options.detect_duplicates && p.scope.kind == RecordKind::Activity)
             .map(|p| (p.scope.commune, p.id))
             .collect();
-        let outcome = match sqlx::Connection::begin(&mut *tx).await {
-            Ok(mut savepoint) => match write_job(&mut savepoint, job).await {
-                Ok(rejected) => {
-                    for (commune, id) in written {
-                        activities.entry(commune).or_default().push(id);
-                    }
-                    savepoint.commit().await.map(|()| rejected).map_err(ApiError::from)
-                }
-                Err(e) => {
-                    let _ = savepoint.rollback().await;
-                    Err(e)
-                }
-            },
-            Err(e) => Err(ApiError::from(e)),
+        let outcome = match crate::db::in_savepoint(&mut tx, |sp| Box::pin(write_job(sp, job))).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                spoiled = Some(e);
+                Err(ApiError::Unavailable)
+            }
         };
+        if outcome.is_ok() {
+            for (commune, id) in written {
+                activities.entry(commune).or_default().push(id);
+            }
+        }
         outcomes.push((outcome, reply));
     }
-    detect_duplicates(&mut tx, &activities).await;
+    if spoiled.is_none() {
+        spoiled = detect_duplicates(&mut tx, &activities).await.err();
+    }
+    if let Some(e) = spoiled {
+        let _ = tx.rollback().await;
+        fail_all(outcomes.into_iter().map(|(_, reply)| reply), &e, "writing a batch");
+        return;
+    }
     match tx.commit().await {
         Ok(()) => {
             for (outcome, reply) in outcomes {
@@ -123,23 +132,22 @@ async fn write_batch(db: &Db, batch: Vec<Queued>, options: WriterOptions) {
 
 /// Suspected duplicates among the activities a batch wrote, recorded in its transaction under a
 /// savepoint of their own: if detection fails, the records are written anyway (the next edit of
-/// either record looks again).
+/// either record looks again). An error means the transaction is spoiled ([`crate::db::in_savepoint`]).
 async fn detect_duplicates(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     activities: &BTreeMap<CommuneId, Vec<RecordId>>,
-) {
+) -> Result<(), sqlx::Error> {
     for (commune, ids) in activities {
-        let Ok(mut savepoint) = sqlx::Connection::begin(&mut **tx).await else { return };
-        match crate::duplicates::detect(&mut savepoint, *commune, ids).await {
-            Ok(_) => {
-                let _ = savepoint.commit().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "looking for suspected duplicates failed");
-                let _ = savepoint.rollback().await;
-            }
+        let (commune, ids) = (*commune, ids.clone());
+        let found = crate::db::in_savepoint(tx, move |sp| {
+            Box::pin(async move { crate::duplicates::detect(sp, commune, &ids).await })
+        })
+        .await?;
+        if let Err(e) = found {
+            tracing::warn!(error = %e, "looking for suspected duplicates failed");
         }
     }
+    Ok(())
 }
 
 /// Takes the PostgreSQL log lock of each commune (a transaction-scoped advisory lock, released by
