@@ -23,6 +23,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (10, "log per commune", include_str!("../sqlite/0010_log_per_commune.sql")),
     (11, "partition by commune", include_str!("../sqlite/0011_partition_by_commune.sql")),
     (12, "case closed at", include_str!("../sqlite/0012_case_closed_at.sql")),
+    (13, "closed cases index", include_str!("../sqlite/0013_closed_cases_index.sql")),
 ];
 
 /// The PostgreSQL migrations: the same versions, in PostgreSQL's dialect.
@@ -39,6 +40,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (10, "log per commune", include_str!("../postgres/0010_log_per_commune.sql")),
     (11, "partition by commune", include_str!("../postgres/0011_partition_by_commune.sql")),
     (12, "case closed at", include_str!("../postgres/0012_case_closed_at.sql")),
+    (13, "closed cases index", include_str!("../postgres/0013_closed_cases_index.sql")),
 ];
 
 /// The migrator for the embedded SQLite store.

@@ -11,7 +11,7 @@ mod records;
 mod writer;
 
 pub(crate) use pull::{provision_page, pull, remember_scope};
-pub use purge::{Purged, purge_expired, purge_history};
+pub use purge::{EXPIRED_CASES, Purged, purge_expired, purge_history};
 pub(crate) use records::{Channel, Incoming, Prepared, Refused, prepare, read_pending, read_stored};
 pub(crate) use records::{PendingBounds, WriteJob};
 pub use writer::{Writer, WriterOptions, log_lock_key};

@@ -107,20 +107,22 @@ pub async fn purge_history(
     Ok(Purged::Done)
 }
 
+/// The retention job's query: closed GBV cases closed before `$1` whose history has changed
+/// since it was last purged. It reads the partial index `record_facts_closed` (migration 0013),
+/// which holds closed cases only, so a province's daily run does not read its millions of records.
+/// Public so a test can check that plan.
+pub const EXPIRED_CASES: &str = "SELECT f.commune_id, f.record_id FROM record_facts f
+     JOIN records r ON r.commune_id = f.commune_id AND r.id = f.record_id
+     WHERE f.closed_at < $1 AND f.case_status = 'closed' AND f.kind = 'gbv_referral'
+       AND (r.history_purged_at IS NULL OR r.history_purged_at <
+            (SELECT MAX(c.received_at) FROM changes c
+             WHERE c.commune_id = r.commune_id AND c.record_id = r.id AND c.replaces = FALSE))";
+
 /// Purges every GBV referral closed more than `retention_days` before `now_ms` (and still
 /// closed) whose history has not been purged since its last change. Returns how many were purged.
 pub async fn purge_expired(db: &Db, retention_days: u32, now_ms: i64) -> Result<usize, ApiError> {
     let before = now_ms - i64::from(retention_days) * 86_400_000;
-    let rows = sqlx::query(
-        "SELECT r.commune_id, r.id FROM records r JOIN record_facts f ON f.commune_id = r.commune_id AND f.record_id = r.id
-         WHERE r.kind = 'gbv_referral' AND f.case_status = 'closed' AND f.closed_at < $1
-           AND (r.history_purged_at IS NULL OR r.history_purged_at <
-                (SELECT MAX(c.received_at) FROM changes c
-                 WHERE c.commune_id = r.commune_id AND c.record_id = r.id AND c.replaces = FALSE))",
-    )
-    .bind(before)
-    .fetch_all(&db.read)
-    .await?;
+    let rows = sqlx::query(EXPIRED_CASES).bind(before).fetch_all(&db.read).await?;
     let mut purged = 0;
     for row in rows {
         let commune = CommuneId::from_slice(&row.get::<Vec<u8>, _>(0));

@@ -216,3 +216,26 @@ async fn the_retention_period_counts_from_closure_and_reopening_stops_it() {
     let again = closed_at().await.expect("closed again");
     assert!(again >= first, "a new closure, stamped anew");
 }
+
+/// The retention job looks at every commune's cases: it must read the index of closed cases
+/// (migration 0013), not every record. SQLite's plan says so whatever the table sizes; on
+/// PostgreSQL the planner rightly scans tables this small, and the province benchmark shows the
+/// index at work (docs/benchmarks.md).
+#[tokio::test]
+async fn the_retention_job_reads_only_the_index_of_closed_cases() {
+    if backend() == Backend::Postgres {
+        return;
+    }
+    let (app, _lan, _focal, _case) = lans_case().await;
+    let plan: Vec<String> =
+        sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", sotay_server::store::EXPIRED_CASES)))
+            .bind(0i64)
+            .fetch_all(&app.state.db.read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect();
+    assert!(plan.iter().any(|step| step.contains("USING INDEX record_facts_closed")), "{plan:?}");
+    assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "no table scanned whole: {plan:?}");
+}

@@ -67,6 +67,11 @@ async fn the_schema_12_fixture_opens_migrates_and_syncs() {
     opens_migrates_and_syncs(12).await;
 }
 
+#[tokio::test]
+async fn the_schema_13_fixture_opens_migrates_and_syncs() {
+    opens_migrates_and_syncs(13).await;
+}
+
 async fn opens_migrates_and_syncs(version: i64) {
     let dir = tempfile::tempdir().unwrap();
     let (url, before) = restored(version, &dir).await;
