@@ -1,8 +1,8 @@
 //! The phone's session policy, in one place: enrolment that can be retried after a lost answer,
 //! the credential kept in the phone's store (its secret sealed under the store's data key),
-//! access tokens fetched and refreshed, the scope refreshed when the server resets the phone, the GBV wipe when the server says the phone was
-//! revoked, and the time of the last successful sync. The mobile bindings and the `sotay` command
-//! line are thin layers over this.
+//! access tokens fetched and refreshed, the scope refreshed when the server resets the phone, the
+//! GBV wipe when the server says the phone was revoked, and the time of the last successful sync.
+//! The mobile bindings and the `sotay` command line are thin layers over this.
 
 use crate::error::ClientError;
 use crate::http::{Client, ClientConfig};

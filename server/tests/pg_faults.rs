@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Instance, one_village_with_codes};
+use common::{Instance, one_village_with_codes, postgres_admin_url};
 use sotay_client::{Client, ClientError};
 use sotay_sync_core::device::{Device, MemoryStore};
 use sotay_sync_core::sample;
@@ -21,10 +21,6 @@ const NOW_MS: i64 = 1_795_651_200_000;
 struct Phone {
     device: Device<MemoryStore>,
     secret: String,
-}
-
-fn admin_url() -> String {
-    std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Syncs every phone at once; returns the statuses of the syncs that failed with an answer.
@@ -83,7 +79,7 @@ async fn cut_connections_and_a_restarted_postgres_lose_nothing_acknowledged() {
         let cut = async {
             // Not waiting for an event: cutting at some instant of the syncs.
             tokio::time::sleep(Duration::from_millis(u64::from(round) * 7 % 40)).await;
-            let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+            let mut admin = sqlx::PgConnection::connect(&postgres_admin_url()).await.unwrap();
             sqlx::query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
             )

@@ -87,8 +87,6 @@ async fn an_exhausted_pool_answers_503_with_retry_after_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_savepoint_on_a_cut_connection_spoils_the_transaction() {
     let Some(db_url) = fresh_postgres_database().await else { return };
-    let admin_url =
-        std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let db = sotay_server::db::Db::open(&db_url).await.unwrap();
     let mut tx = db.begin_write().await.unwrap();
     let first = sotay_server::db::in_savepoint(&mut tx, |sp| {
@@ -98,7 +96,7 @@ async fn a_savepoint_on_a_cut_connection_spoils_the_transaction() {
     })
     .await;
     let pid = first.expect("the savepoint begins on a live connection").expect("the query runs");
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&common::postgres_admin_url()).await.unwrap();
     sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut admin).await.unwrap();
     let second = sotay_server::db::in_savepoint(&mut tx, |_| Box::pin(async { Ok::<(), ()>(()) })).await;
     assert!(second.is_err(), "a savepoint on a cut connection spoils the transaction: {second:?}");

@@ -4,10 +4,14 @@
 use sqlx::Connection;
 use std::process::{Child, Command, Stdio};
 
+/// The test PostgreSQL's URL, as a superuser (`SOTAY_TEST_POSTGRES_URL`, or the local default).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// A fresh database on the test PostgreSQL, or `None` (skipped) when there is none.
 pub async fn fresh_postgres_database() -> Option<String> {
-    let admin_url =
-        std::env::var("SOTAY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin_url = postgres_admin_url();
     let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
         Ok(c) => c,
         Err(e) if std::env::var("SOTAY_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
