@@ -8,8 +8,9 @@ use crate::schema::RecordKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A device store in memory. Also serialisable, which is how the `sotay` command line keeps its
-/// state in one file.
+/// A device store in memory: the reference for the conformance suite, and the store of the
+/// server's demo phones, the tests, the simulation, the fuzzers and the benchmark's phones.
+/// Serialisable, so a test can keep one in a file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MemoryStore {
     records: BTreeMap<RecordId, MemoryRecord>,
