@@ -59,22 +59,7 @@ async fn start(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_failing_at_the_nth_acknowledge_nothing_and_the_server_recovers() {
     let work = tempfile::tempdir().unwrap();
-    let shim = work.path().join("failing_io.so");
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/faults/failing_io.c");
-    match Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&shim).arg(source).arg("-ldl").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            println!(
-                "SKIPPED: the I/O fault shim does not build here ({})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return;
-        }
-        Err(e) => {
-            println!("SKIPPED: no C compiler to build the I/O fault shim ({e})");
-            return;
-        }
-    }
+    let Some(shim) = common::io_fault_shim(work.path()) else { return };
     let dir = work.path().join("db");
     std::fs::create_dir(&dir).unwrap();
     let flag = work.path().join("disk-failing");

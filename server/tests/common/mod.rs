@@ -53,6 +53,27 @@ pub async fn commune_with_codes(db: &sotay_server::db::Db, name: &str, username:
     out
 }
 
+/// The I/O fault shim (`faults/failing_io.c`) built with the system C compiler into `work`, or
+/// `None` with the reason printed (skipped) where there is no compiler.
+pub fn io_fault_shim(work: &std::path::Path) -> Option<std::path::PathBuf> {
+    let shim = work.join("failing_io.so");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/faults/failing_io.c");
+    match Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&shim).arg(source).arg("-ldl").output() {
+        Ok(out) if out.status.success() => Some(shim),
+        Ok(out) => {
+            println!(
+                "SKIPPED: the I/O fault shim does not build here ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            println!("SKIPPED: no C compiler to build the I/O fault shim ({e})");
+            None
+        }
+    }
+}
+
 /// A running `sotay-server` process.
 pub struct Instance {
     child: Child,

@@ -1,7 +1,8 @@
 /* Sổ Tay test shim: I/O errors injected into a process (LD_PRELOAD). While the file named by
  * SOTAY_FAIL_FLAG exists, every write or sync to a file under SOTAY_FAIL_DIR after the first
  * SOTAY_FAIL_WRITES_AFTER of them fails with EIO, as a dying disk would. Used by
- * server/tests/io_errors.rs; built there with the system C compiler. */
+ * server/tests/io_errors.rs (the server's disk) and server/tests/phone_io_errors.rs (the phone's);
+ * built by common::io_fault_shim with the system C compiler. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
