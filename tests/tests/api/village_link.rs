@@ -196,3 +196,67 @@ async fn a_revoked_phone_wipes_its_gbv_records_and_stops() {
     assert!(kept.secret.is_empty(), "the device secret does not stay on a revoked phone");
     assert_eq!(session.sync(&fast_retries(3)).await.unwrap_err().code(), "revoked");
 }
+
+/// A note of about 2,500 characters that compresses about as poorly as real writing.
+fn long_note(seed: u64) -> String {
+    const SYLLABLES: [&str; 16] =
+        ["chị", "em", "thôn", "họp", "bạo", "lực", "gia", "đình", "hỗ", "trợ", "tư", "vấn", "nhà", "văn", "hóa", "xã"];
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = String::new();
+    while out.chars().count() < 2500 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(SYLLABLES[(x % 16) as usize]);
+        out.push(if x % 11 == 0 { '.' } else { ' ' });
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_failed_push_is_re_sent_once_and_smaller() {
+    let (app, proxy, _dir, mut session) = enrolled_phone().await;
+    session.sync(&fast_retries(3)).await.unwrap();
+    for i in 0..70u32 {
+        let mut edits = activity_edits(10 + i % 7, 5);
+        edits.push(sotay_sync_core::Edit::Notes(long_note(u64::from(i))));
+        session.device_mut().create(RecordKind::Activity, &edits, NOW_MS).unwrap();
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SyncStatus>();
+    let mut options = fast_retries(8);
+    options.progress = Some(Arc::new(move |s: &SyncStatus| {
+        let _ = tx.send(s.clone());
+    }));
+    let (log_before, up_before) = (app.log_len().await, proxy.faults.bytes_up.load(Ordering::SeqCst));
+    // The first push reaches the server, which commits it; its answer is lost on the way back.
+    proxy.faults.drop_answers(1);
+    let report = session.sync(&options).await.unwrap();
+    drop(options);
+    assert_eq!(proxy.faults.answers_dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(report.retries, 1, "{report:?}");
+    assert_eq!(session.device().pending().unwrap(), 0);
+    assert_eq!(app.log_len().await - log_before, 70, "each change logged exactly once");
+
+    // Each successful round's request, in order; the retry comes between the first two.
+    let mut rounds = Vec::new();
+    let (mut sent, mut retried_before) = (0, None);
+    while let Ok(s) = rx.try_recv() {
+        if s.retrying_in.is_some() {
+            retried_before = Some(rounds.len());
+        } else {
+            rounds.push(s.bytes_sent - sent);
+            sent = s.bytes_sent;
+        }
+    }
+    assert_eq!(retried_before, Some(0), "the first round failed: {rounds:?}");
+    let largest = *rounds.iter().max().unwrap();
+    assert!(rounds.len() >= 3 && largest > 20_000, "the outbox needs several pushes: {rounds:?}");
+    // After the failure the phone pushes half as much: a link that fails under a big push gets a
+    // smaller one.
+    assert!(rounds[0] * 4 < largest * 3, "the push after the failure is smaller: {rounds:?}");
+    // What the failure cost is the one lost batch sent again, no more (headers aside).
+    let up = proxy.faults.bytes_up.load(Ordering::SeqCst) - up_before;
+    let resent = up as usize - report.wire.request_bytes;
+    assert!(resent <= largest + 8 * 1024, "{resent} B re-sent; rounds {rounds:?}");
+    println!("a lost answer: {resent} B sent again, rounds {rounds:?}");
+}
