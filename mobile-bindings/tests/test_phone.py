@@ -13,6 +13,7 @@ is reported; errors arrive as exceptions carrying a stable code.
 """
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -156,25 +157,36 @@ class PhoneAgainstTheServer(unittest.TestCase):
         self.assertEqual(one.status().unsent_changes, 0)
         self.assertIsNotNone(one.status().last_sync_ms)
 
-        # The server is killed during a sync and restarted: the sync finishes by itself.
-        more = [one.create(sm.Kind.ACTIVITY, activity(i)) for i in range(100, 150)]
+        # The server is killed during a sync, after its first round, and restarted: the sync
+        # finishes by itself. Long notes make the 50 new records take several pushes.
+        def long_note(i):
+            words = ["chị", "em", "thôn", "họp", "bạo", "lực", "gia", "đình", "hỗ", "trợ", "tư", "vấn"]
+            rng = random.Random(i)
+            return " ".join(rng.choice(words) for _ in range(900))
+
+        more = [one.create(sm.Kind.ACTIVITY, activity(i) + [sm.FieldValue(field="notes", value=long_note(i))])
+                for i in range(100, 150)]
         results = {}
-        retried = threading.Event()
+        killed, retried = threading.Event(), threading.Event()
 
         class Watch(sm.SyncListener):
             def on_progress(self, p):
                 if p.retrying_in_ms > 0:
                     retried.set()
+                elif p.changes_sent > 0 and p.changes_pending > 0 and not killed.is_set():
+                    server.kill()  # between two pushes of this sync
+                    killed.set()
 
-        server.kill()
         syncing = threading.Thread(target=lambda: results.update(r=one.sync(Watch())))
         syncing.start()
+        self.assertTrue(killed.wait(60), "the sync pushes in several rounds")
         self.assertTrue(retried.wait(30), "the phone retries by itself")
         server.start()
         syncing.join(120)
         self.assertFalse(syncing.is_alive())
         self.assertEqual(results["r"].changes_sent, 50)
         self.assertGreaterEqual(results["r"].retries, 1)
+        self.assertEqual(one.status().unsent_changes, 0)
 
         # A second phone of the same collaborator is provisioned with everything.
         two = sm.Phone.open(os.path.join(tmp, "phone2.db"), config)
