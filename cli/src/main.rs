@@ -3,9 +3,11 @@
 //! which is how people script, demo and load-test Sổ Tay.
 
 mod admin;
+mod error;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use error::CliError;
 use sotay_client::session::now_ms;
 use sotay_client::store::PhoneKey;
 use sotay_client::{ClientConfig, ClientError, Session, SqliteStore, SyncOptions, SyncStatus};
@@ -28,6 +30,10 @@ struct Cli {
     /// Allow a plain-HTTP server address that is not this machine (a LAN server without TLS).
     #[arg(long, env = "SOTAY_ALLOW_HTTP", global = true)]
     allow_http: bool,
+    /// On failure, print the whole chain of causes (and the backtrace when RUST_BACKTRACE is
+    /// set) after the one-line message.
+    #[arg(long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -142,13 +148,29 @@ fn today() -> Date {
     Date::from_unix_ms(now_ms())
 }
 
+/// The `--set field=value` arguments as edits (checked before the device is opened).
 fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<Edit>> {
     sets.iter()
         .map(|s| {
-            let (f, v) = s.split_once('=').with_context(|| format!("expected field=value, got {s:?}"))?;
-            Ok(Edit::parse(f.trim(), v)?)
+            let (f, v) = s.split_once('=').ok_or_else(|| CliError::ExpectedFieldValue(s.clone()))?;
+            Edit::parse(f.trim(), v).map_err(|e| {
+                let why = match Field::from_code(&e.field) {
+                    None => CliError::UnknownField(e.field.clone()),
+                    Some(field) => CliError::BadValue {
+                        field,
+                        value: v.to_string(),
+                        // The codes the field takes, as the parser lists them.
+                        codes: e.reason.split_once("expected one of ").map(|(_, codes)| codes.to_string()),
+                    },
+                };
+                anyhow::Error::new(e).context(why)
+            })
         })
         .collect()
+}
+
+fn parse_kind(kind: &str) -> Result<RecordKind, CliError> {
+    RecordKind::from_code(kind).ok_or_else(|| CliError::UnknownKind(kind.to_string()))
 }
 
 /// The device directory's store file.
@@ -157,7 +179,7 @@ fn store_path(dir: &Path) -> PathBuf {
 }
 
 fn open_store(dir: &Path) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| CliError::CreateDir(dir.to_path_buf()))?;
     let key = phone_key(dir)?;
     Ok(SqliteStore::open(&store_path(dir), Some(&key))?)
 }
@@ -168,30 +190,30 @@ fn open_store(dir: &Path) -> anyhow::Result<SqliteStore> {
 fn phone_key(dir: &Path) -> anyhow::Result<PhoneKey> {
     let path = dir.join("phone.key");
     match std::fs::read(&path) {
-        Ok(bytes) => {
-            PhoneKey::from_slice(&bytes).with_context(|| format!("{} is not a key of 32 bytes", path.display()))
-        }
+        Ok(bytes) => Ok(PhoneKey::from_slice(&bytes).ok_or(CliError::BadKey(path))?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
             let key = PhoneKey::generate();
-            let mut file = std::fs::OpenOptions::new()
+            std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            file.write_all(&key.to_bytes())?;
-            file.sync_all()?;
+                .and_then(|mut file| {
+                    file.write_all(&key.to_bytes())?;
+                    file.sync_all()
+                })
+                .with_context(|| CliError::WriteFile(path.clone()))?;
             Ok(key)
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => Err(e).with_context(|| CliError::ReadFile(path)),
     }
 }
 
 fn open_session(dir: &Path, config: ClientConfig) -> anyhow::Result<Session> {
     if !store_path(dir).exists() {
-        return Err(ClientError::NotEnrolled.into());
+        return Err(CliError::NotEnrolled.into());
     }
     Ok(Session::open(open_store(dir)?, config)?)
 }
@@ -201,8 +223,8 @@ fn find(device: &Device<SqliteStore>, prefix: &str) -> anyhow::Result<RecordId> 
         device.list()?.into_iter().map(|v| v.id).filter(|id| id.to_string().starts_with(prefix)).collect();
     match matches.as_slice() {
         [id] => Ok(*id),
-        [] => bail!("no local record starts with {prefix:?}"),
-        _ => bail!("{prefix:?} matches {} records; give more of the id", matches.len()),
+        [] => Err(CliError::NoSuchRecord(prefix.to_string()).into()),
+        _ => Err(CliError::AmbiguousRecord { prefix: prefix.to_string(), matches: matches.len() }.into()),
     }
 }
 
@@ -303,7 +325,14 @@ async fn sync(dir: &Path, config: ClientConfig, progress: bool) -> anyhow::Resul
 }
 
 async fn enrol(dir: &Path, config: ClientConfig, server: &str, name: &str, code: &str) -> anyhow::Result<()> {
-    let session = Session::enrol(open_store(dir)?, server, code, name, config, &SyncOptions::default()).await?;
+    let enrolled = Session::enrol(open_store(dir)?, server, code, name, config, &SyncOptions::default()).await;
+    let session = enrolled.map_err(|e| match e {
+        // Said for an enrolment: no data is waiting, and the same command goes on where it stopped.
+        ClientError::Unreachable(_) | ClientError::Interrupted(_) => {
+            anyhow::Error::new(e).context(CliError::EnrolUnreachable(server.to_string()))
+        }
+        e => e.into(),
+    })?;
     println!("enrolled device {} in {}", session.device_id(), dir.display());
     Ok(())
 }
@@ -335,36 +364,67 @@ fn status(dir: &Path, config: ClientConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error as one sentence in the person's language (never a backtrace or a library chain).
-fn render(e: &anyhow::Error, lang: Lang) -> String {
-    use sotay_client::store::StoreError;
-    match (e.downcast_ref::<ClientError>(), e.downcast_ref::<StoreError>()) {
-        (Some(c), _) => c.message(lang),
-        (None, Some(StoreError::Locked(lock))) => ClientError::Locked(lock.to_string()).message(lang),
-        (None, Some(s)) => ClientError::Storage(s.to_string()).message(lang),
-        // One line: what was being done, and why it failed (the innermost cause), never the
-        // chain in between or a backtrace.
-        (None, None) => {
-            let (what, why) = (e.to_string(), e.root_cause().to_string());
-            if what == why { what } else { format!("{what}: {why}") }
-        }
-    }
+/// `--lang` and `--debug` as typed, for when clap refuses the command line before parsing it.
+fn lang_and_debug(args: &[std::ffi::OsString]) -> (Lang, bool) {
+    let args: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).take_while(|a| *a != "--").collect();
+    let code = args
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, a)| match a.strip_prefix("--lang") {
+            Some("") => args.get(i + 1).map(|v| v.to_string()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        })
+        .or_else(|| std::env::var("SOTAY_LANG").ok());
+    (code.as_deref().and_then(Lang::from_code).unwrap_or_default(), args.contains(&"--debug"))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let lang = Lang::from_code(&cli.lang).unwrap_or_default();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
         Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
+            use clap::error::ErrorKind;
+            let (lang, debug) = lang_and_debug(&args);
+            if debug
+                || matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelp
+                        | ErrorKind::DisplayVersion
+                        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                e.exit();
+            }
+            eprintln!("{}", error::usage_message(&e, lang));
+            return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli, lang)) {
+    let lang = Lang::from_code(&cli.lang).unwrap_or_default();
+    let debug = cli.debug;
+    if !debug {
+        // A bug, said in one line like any other failure; `--debug` keeps Rust's own report.
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let what = payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str));
+            eprintln!("{}", error::panic_message(what.unwrap_or_default(), lang));
+        }));
+    }
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli, lang)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", render(&e, lang));
+            // One line in the person's language; the chain of causes (and the backtrace, when
+            // RUST_BACKTRACE asks for one) only with --debug.
+            eprintln!("{}", error::render(&e, lang));
+            if debug {
+                eprintln!("{e:?}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -372,104 +432,104 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, lang: Lang) -> anyhow::Result<()> {
     let config = ClientConfig { allow_plain_http: cli.allow_http, lang, ..ClientConfig::default() };
+    let dir = cli.dir.as_path();
     match cli.cmd {
         Cmd::Admin { database_url, enrolment_ttl_secs, cmd } => {
             admin::run_admin(&database_url, enrolment_ttl_secs, cmd).await
         }
-        Cmd::Enrol { server, name, code } => enrol(&cli.dir, config, &server, &name, &code).await,
-        Cmd::Sync { progress } => sync(&cli.dir, config, progress).await,
-        Cmd::Status => status(&cli.dir, config),
-        Cmd::Approve { id } => review(&cli.dir, config, &id, None).await,
-        Cmd::Return { id, comment } => review(&cli.dir, config, &id, Some(&comment)).await,
-        cmd => {
-            let mut session = open_session(&cli.dir, config)?;
-            let device = session.device_mut();
-            match cmd {
-                Cmd::Add { kind, set } => {
-                    let kind = RecordKind::from_code(&kind).context("kind must be activity or gbv_referral")?;
-                    let id = device.create(kind, &parse_sets(&set)?, now_ms())?;
-                    println!("{id}");
-                }
-                Cmd::Edit { id, set } => {
-                    let id = find(device, &id)?;
-                    if !device.edit(id, &parse_sets(&set)?, now_ms())? {
-                        println!("nothing changed");
-                    }
-                }
-                Cmd::Submit { id } => {
-                    let id = find(device, &id)?;
-                    match device.submit(id, today(), now_ms()) {
-                        Err(sotay_sync_core::device::DeviceError::Record(sotay_sync_core::RecordError::Invalid(
-                            errs,
-                        ))) => {
-                            for e in errs {
-                                eprintln!("  {}", e.message(lang));
-                            }
-                            bail!("the record is not valid; fix it and submit again");
-                        }
-                        r => r?,
-                    }
-                }
-                Cmd::Delete { id } => {
-                    let id = find(device, &id)?;
-                    device.delete(id, now_ms())?;
-                }
-                Cmd::List { json } => {
-                    for v in device.list()? {
-                        if json {
-                            println!("{}", serde_json::to_string(&v)?);
-                        } else {
-                            println!("{}", summary(&v, lang));
-                        }
-                    }
-                }
-                Cmd::Show { id } => {
-                    let id = find(device, &id)?;
-                    println!("{}", serde_json::to_string_pretty(&device.view(id)?)?);
-                }
-                Cmd::Conflicts => {
-                    for v in device.list()? {
-                        print_conflicts(&v, lang);
-                    }
-                }
-                Cmd::Rejected { discard: Some(seq), .. } => {
-                    if !device.discard_rejected(seq)? {
-                        bail!("no refused change {seq} on this device: run `sotay rejected` to list them");
-                    }
-                }
-                Cmd::Rejected { resubmit: Some(seq), .. } => {
-                    let id = device.resubmit(seq, now_ms())?;
-                    println!("{id}");
-                }
-                Cmd::Rejected { .. } => {
-                    for r in device.rejected()? {
-                        println!(
-                            "{:>5}  {}  {}: {}",
-                            r.entry.seq,
-                            &r.entry.record.to_string()[..13],
-                            r.code,
-                            r.message
-                        );
-                    }
-                }
-                Cmd::Resolve { id, field, choice } => {
-                    let id = find(device, &id)?;
-                    let field = Field::from_code(&field).context("unknown field")?;
-                    if choice == 0 {
-                        bail!("choices are numbered from 1");
-                    }
-                    device.resolve(id, field, choice - 1, now_ms())?;
-                }
-                Cmd::Enrol { .. }
-                | Cmd::Sync { .. }
-                | Cmd::Status
-                | Cmd::Admin { .. }
-                | Cmd::Approve { .. }
-                | Cmd::Return { .. } => {
-                    unreachable!("handled above")
+        Cmd::Enrol { server, name, code } => enrol(dir, config, &server, &name, &code).await,
+        Cmd::Sync { progress } => sync(dir, config, progress).await,
+        Cmd::Status => status(dir, config),
+        Cmd::Approve { id } => review(dir, config, &id, None).await,
+        Cmd::Return { id, comment } => review(dir, config, &id, Some(&comment)).await,
+        cmd => local(dir, config, lang, cmd),
+    }
+}
+
+/// A command on the device's own store, with no server. What was typed is checked before the
+/// device is opened, so that a typing mistake is what the person hears about first.
+fn local(dir: &Path, config: ClientConfig, lang: Lang, cmd: Cmd) -> anyhow::Result<()> {
+    let edits = match &cmd {
+        Cmd::Add { set, .. } | Cmd::Edit { set, .. } => parse_sets(set)?,
+        _ => Vec::new(),
+    };
+    let resolve = match &cmd {
+        Cmd::Resolve { field, choice, .. } => {
+            let field = Field::from_code(field).ok_or_else(|| CliError::UnknownField(field.clone()))?;
+            Some((field, choice.checked_sub(1).ok_or(CliError::ChoiceFromOne)?))
+        }
+        _ => None,
+    };
+    let kind = match &cmd {
+        Cmd::Add { kind, .. } => parse_kind(kind)?,
+        _ => RecordKind::Activity,
+    };
+    let mut session = open_session(dir, config)?;
+    let device = session.device_mut();
+    match cmd {
+        Cmd::Add { .. } => {
+            let id = device.create(kind, &edits, now_ms())?;
+            println!("{id}");
+        }
+        Cmd::Edit { id, .. } => {
+            let id = find(device, &id)?;
+            if !device.edit(id, &edits, now_ms())? {
+                println!("nothing changed");
+            }
+        }
+        Cmd::Submit { id } => {
+            let id = find(device, &id)?;
+            device.submit(id, today(), now_ms())?;
+        }
+        Cmd::Delete { id } => {
+            let id = find(device, &id)?;
+            device.delete(id, now_ms())?;
+        }
+        Cmd::List { json } => {
+            for v in device.list()? {
+                if json {
+                    println!("{}", serde_json::to_string(&v)?);
+                } else {
+                    println!("{}", summary(&v, lang));
                 }
             }
-            Ok(())
+        }
+        Cmd::Show { id } => {
+            let id = find(device, &id)?;
+            println!("{}", serde_json::to_string_pretty(&device.view(id)?)?);
+        }
+        Cmd::Conflicts => {
+            for v in device.list()? {
+                print_conflicts(&v, lang);
+            }
+        }
+        Cmd::Rejected { discard: Some(seq), .. } => {
+            if !device.discard_rejected(seq)? {
+                return Err(CliError::NoSuchRefusal(seq).into());
+            }
+        }
+        Cmd::Rejected { resubmit: Some(seq), .. } => {
+            let id = device.resubmit(seq, now_ms())?;
+            println!("{id}");
+        }
+        Cmd::Rejected { .. } => {
+            for r in device.rejected()? {
+                println!("{:>5}  {}  {}: {}", r.entry.seq, &r.entry.record.to_string()[..13], r.code, r.message);
+            }
+        }
+        Cmd::Resolve { id, .. } => {
+            let id = find(device, &id)?;
+            let (field, choice) = resolve.expect("checked above");
+            device.resolve(id, field, choice, now_ms())?;
+        }
+        Cmd::Enrol { .. }
+        | Cmd::Sync { .. }
+        | Cmd::Status
+        | Cmd::Admin { .. }
+        | Cmd::Approve { .. }
+        | Cmd::Return { .. } => {
+            unreachable!("handled by run")
         }
     }
+    Ok(())
 }
