@@ -1,21 +1,26 @@
 //! The one access policy: for a role, a record kind, the caller's relation to the record and a
 //! channel, whether the record is hidden, readable, readable with an audit row, and whether the
-//! caller may write to it at all (what exactly it may write is `sotay_sync_core::rules`).
+//! caller may write to it at all (what exactly it may write is `sotay_sync_core::rules`); and for
+//! a role, a kind and an aggregate (the dashboard, a report, completeness, an export), whether the
+//! kind's figures are hidden, suppressed, exact, or exact with an audit row ([`aggregates`]).
 //!
 //! SPEC §5 in one table (read through the web API; sync reads the same, except that GBV details
 //! never reach a phone other than the one that created the case):
 //!
-//! | role | activities | GBV referrals | writes |
-//! |---|---|---|---|
-//! | collaborator | own village | own cases (created on this device; by sync, in its village) | sync and API, to what it reads |
-//! | reviewer | the commune's | hidden (aggregates only, suppressed) | sync and API, to activities |
-//! | GBV focal point | the commune's | the commune's, each view audited | API only, to GBV referrals |
-//! | admin | hidden | hidden | API only (restore, by the write rules) |
+//! | role | activities | GBV referrals | writes | aggregates: activities | aggregates: GBV referrals |
+//! |---|---|---|---|---|---|
+//! | collaborator | own village | own cases (created on this device; by sync, in its village) | sync and API, to what it reads | hidden | hidden |
+//! | reviewer | the commune's | hidden | sync and API, to activities | exact | suppressed (an exact export is refused) |
+//! | GBV focal point | the commune's | the commune's, each view audited | API only, to GBV referrals | exact | exact: audited in a report (`gbv.report`) and an `exact=true` export (`gbv.export`), unaudited on the dashboard; suppressed in a plain export |
+//! | admin | hidden | hidden | API only (restore, by the write rules) | completeness only | hidden |
 //!
 //! Every record-level SQL scope filter is derived from [`read`] ([`read_filter`]): the record
-//! list (API), and the pull and provisioning of sync (on the change log and on records). Reports
-//! and exports are aggregates of the commune (`crate::reports`, GBV figures suppressed by role). A property test (`tests/tests/api/policy.rs`) checks on random communes that the
-//! policy, the record list and what phones receive by sync agree.
+//! list (API), and the pull and provisioning of sync (on the change log and on records). Who gets
+//! which aggregate of the commune (`crate::reports`) is derived from [`aggregates`] by the report
+//! and export handlers (`api/reports.rs`, and through them the web's reports screen) and the
+//! dashboard (`web/dashboard.rs`): an aggregate is refused when a kind it carries is hidden. A
+//! property test (`tests/tests/api/policy.rs`) checks on random communes that the policy, the
+//! record list and what phones receive by sync agree.
 
 use crate::auth::{AuthDevice, Role};
 use sotay_sync_core::RecordKind;
@@ -91,6 +96,82 @@ pub fn may_write(role: Role, kind: RecordKind, rel: Relation, channel: Channel) 
         // Admins restore deleted records from the web app; the write rules allow nothing else.
         (Role::Admin, _) => channel == Channel::Api,
     }
+}
+
+/// An aggregate: figures counted over the commune's records, never a record itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// The dashboard (`GET /`): a year's figures per village and per month.
+    Dashboard,
+    /// The plan-shaped report of a period (`GET /api/v1/reports`, the web's reports screen).
+    Report,
+    /// Which villages and units have reported activities (`GET /api/v1/reports/completeness`).
+    Completeness,
+    /// The report and completeness as a file (`GET /api/v1/reports/export`); `exact` asks for
+    /// GBV figures unsuppressed.
+    Export {
+        /// GBV figures unsuppressed.
+        exact: bool,
+    },
+}
+
+impl Want {
+    /// Every aggregate, with both exports.
+    pub const ALL: [Want; 5] = [
+        Want::Dashboard,
+        Want::Report,
+        Want::Completeness,
+        Want::Export { exact: false },
+        Want::Export { exact: true },
+    ];
+
+    /// The kinds whose figures it carries (completeness counts activities only).
+    pub fn kinds(self) -> &'static [RecordKind] {
+        match self {
+            Want::Completeness => &[RecordKind::Activity],
+            Want::Dashboard | Want::Report | Want::Export { .. } => &[RecordKind::Activity, RecordKind::GbvReferral],
+        }
+    }
+}
+
+/// How a kind's figures appear in an aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// Not at all: an aggregate carrying them is refused.
+    Hidden,
+    /// Counts 1–4 as "<5", with complementary suppression (`crate::reports::suppress`).
+    Suppressed,
+    /// Exact.
+    Exact,
+    /// Exact, and each time written to the audit log (`gbv.report`, `gbv.export`).
+    ExactAudited,
+}
+
+/// How `role` sees the figures of `kind` in `want`.
+pub fn aggregates(role: Role, kind: RecordKind, want: Want) -> Aggregate {
+    use Aggregate::*;
+    use RecordKind::{Activity, GbvReferral};
+    match (role, kind, want) {
+        // Completeness counts activities only.
+        (_, GbvReferral, Want::Completeness) => Hidden,
+        (Role::Reviewer | Role::GbvFocalPoint, Activity, _) => Exact,
+        (Role::Reviewer, GbvReferral, Want::Export { exact: true }) => Hidden,
+        (Role::Reviewer, GbvReferral, Want::Dashboard | Want::Report | Want::Export { exact: false }) => Suppressed,
+        // The dashboard is every visit's first page: exact, but not audited.
+        (Role::GbvFocalPoint, GbvReferral, Want::Dashboard) => Exact,
+        (Role::GbvFocalPoint, GbvReferral, Want::Report | Want::Export { exact: true }) => ExactAudited,
+        (Role::GbvFocalPoint, GbvReferral, Want::Export { exact: false }) => Suppressed,
+        // Administrators watch who has reported, not what.
+        (Role::Admin, Activity, Want::Completeness) => Exact,
+        (Role::Admin, _, _) => Hidden,
+        // Collaborators work on their village's records.
+        (Role::Collaborator, _, _) => Hidden,
+    }
+}
+
+/// Whether `role` may have `want` at all: no kind it carries is hidden.
+pub fn may_aggregate(role: Role, want: Want) -> bool {
+    want.kinds().iter().all(|&kind| aggregates(role, kind, want) != Aggregate::Hidden)
 }
 
 /// A table a scope filter is written for: its alias and how a record's kind shows in it.
@@ -214,6 +295,47 @@ mod tests {
         let moved = Relation { own_village: false, ..all };
         assert_eq!(read(Role::Collaborator, GbvReferral, moved, Channel::Api), Read::Readable);
         assert_eq!(read(Role::Collaborator, GbvReferral, moved, Channel::Sync), Read::Hidden);
+    }
+
+    #[test]
+    fn the_aggregates_read_like_their_table() {
+        use Aggregate::{Exact as E, ExactAudited as A, Hidden as H, Suppressed as S};
+        use RecordKind::*;
+        // Columns in the order of `Want::ALL`: dashboard, report, completeness, export, exact export.
+        let table = [
+            (Role::Collaborator, Activity, [H, H, H, H, H]),
+            (Role::Collaborator, GbvReferral, [H, H, H, H, H]),
+            (Role::Reviewer, Activity, [E, E, E, E, E]),
+            (Role::Reviewer, GbvReferral, [S, S, H, S, H]),
+            (Role::GbvFocalPoint, Activity, [E, E, E, E, E]),
+            (Role::GbvFocalPoint, GbvReferral, [E, A, H, S, A]),
+            (Role::Admin, Activity, [H, H, E, H, H]),
+            (Role::Admin, GbvReferral, [H, H, H, H, H]),
+        ];
+        let roles = <Role as sotay_sync_core::Coded>::ALL;
+        for role in roles {
+            for kind in [Activity, GbvReferral] {
+                assert_eq!(table.iter().filter(|r| (r.0, r.1) == (*role, kind)).count(), 1, "{role:?} {kind:?}");
+            }
+        }
+        for (role, kind, row) in table {
+            for (want, expected) in Want::ALL.into_iter().zip(row) {
+                assert_eq!(aggregates(role, kind, want), expected, "{role:?} {kind:?} {want:?}");
+            }
+        }
+        // Who may have which aggregate at all, in the same column order.
+        let may = [
+            (Role::Collaborator, [false, false, false, false, false]),
+            (Role::Reviewer, [true, true, true, true, false]),
+            (Role::GbvFocalPoint, [true, true, true, true, true]),
+            (Role::Admin, [false, false, true, false, false]),
+        ];
+        assert_eq!(may.len(), roles.len());
+        for (role, row) in may {
+            for (want, expected) in Want::ALL.into_iter().zip(row) {
+                assert_eq!(may_aggregate(role, want), expected, "{role:?} {want:?}");
+            }
+        }
     }
 
     fn caller(role: Role, village: bool) -> AuthDevice {

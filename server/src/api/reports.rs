@@ -1,11 +1,14 @@
 //! `GET /api/v1/reports`, `/api/v1/reports/completeness`, `/api/v1/reports/export` and the
-//! commune's villages and units: the HTTP edge of `crate::reports` (query validation, roles,
-//! audit of exact GBV figures, download headers). The reports themselves know nothing of HTTP.
+//! commune's villages and units: the HTTP edge of `crate::reports` (query validation, audit of
+//! exact GBV figures, download headers). Who gets which report, and its GBV figures suppressed,
+//! exact or exact and audited, is `crate::policy::aggregates`. The reports themselves know
+//! nothing of HTTP.
 
 use crate::admin;
 use crate::api_doc::answer;
-use crate::auth::{AuthDevice, Role, require};
+use crate::auth::AuthDevice;
 use crate::error::ApiError;
+use crate::policy::{self, Aggregate, Want};
 use crate::reports::build::{self, Gbv, GroupBy};
 use crate::reports::period::{Period, PeriodQuery};
 use crate::reports::table::{Report, Table};
@@ -17,7 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sotay_sync_core::{Lang, VillageId};
+use sotay_sync_core::{Lang, RecordKind, VillageId};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
@@ -97,7 +100,30 @@ fn read(q: Result<Query<ReportQuery>, QueryRejection>) -> Result<(ReportQuery, A
     Ok((q, Asked { period, approved_only, by, lang }))
 }
 
-/// Builds the report for the caller; exact GBV figures are audited.
+/// Refuses (403) a caller whose role may not have `want` at all, before its query is read.
+fn allow(auth: &AuthDevice, want: Want) -> Result<(), ApiError> {
+    if policy::may_aggregate(auth.role, want) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("your role may not do this".into()))
+    }
+}
+
+/// How the caller gets the GBV figures of `want`, and whether that is audited; refused (403)
+/// when the policy hides them.
+fn gbv_figures(auth: &AuthDevice, want: Want) -> Result<(Gbv, bool), ApiError> {
+    match policy::aggregates(auth.role, RecordKind::GbvReferral, want) {
+        Aggregate::Hidden if want == (Want::Export { exact: true }) => {
+            Err(ApiError::Forbidden("your role may not export exact GBV figures".into()))
+        }
+        Aggregate::Hidden => Err(ApiError::Forbidden("your role may not have these GBV figures".into())),
+        Aggregate::Suppressed => Ok((Gbv::Suppressed, false)),
+        Aggregate::Exact => Ok((Gbv::Exact, false)),
+        Aggregate::ExactAudited => Ok((Gbv::Exact, true)),
+    }
+}
+
+/// Builds the report for the caller (the caller audits exact GBV figures).
 async fn build_for(state: &AppState, auth: &AuthDevice, asked: &Asked, gbv: Gbv) -> Result<Report, ApiError> {
     let (name, _) = admin::commune_info(&state.db, auth.commune).await?;
     let req = build::Request {
@@ -134,10 +160,10 @@ pub async fn report(
     auth: AuthDevice,
     q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    allow(&auth, Want::Report)?;
     let (_, asked) = read(q)?;
-    let gbv = if auth.role == Role::GbvFocalPoint { Gbv::Exact } else { Gbv::Suppressed };
-    if gbv == Gbv::Exact {
+    let (gbv, audited) = gbv_figures(&auth, Want::Report)?;
+    if audited {
         audit_exact(&state, &auth, "gbv.report", &asked.period).await?;
     }
     Ok(Json(build_for(&state, &auth, &asked, gbv).await?))
@@ -159,7 +185,7 @@ pub async fn completeness(
     auth: AuthDevice,
     q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Table>>, ApiError> {
-    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint, Role::Admin])?;
+    allow(&auth, Want::Completeness)?;
     let (_, asked) = read(q)?;
     let (_, deadline) = admin::commune_info(&state.db, auth.commune).await?;
     let tables =
@@ -186,31 +212,34 @@ pub async fn export(
     auth: AuthDevice,
     q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    allow(&auth, Want::Export { exact: false })?;
     let (q, asked) = read(q)?;
-    let exact = flag("exact", &q.exact)?;
-    if exact && auth.role != Role::GbvFocalPoint {
-        return Err(ApiError::Forbidden("only a GBV focal point may export exact GBV figures".into()));
-    }
-    let gbv = if exact { Gbv::Exact } else { Gbv::Suppressed };
+    let want = Want::Export { exact: flag("exact", &q.exact)? };
+    let (gbv, audited) = gbv_figures(&auth, want)?;
+    // Checked before anything is built or audited.
+    let csv = match q.format.as_deref() {
+        None | Some("xlsx") => false,
+        Some("csv") => true,
+        Some(other) => return Err(ApiError::BadRequest(format!("format must be xlsx or csv, not {other:?}"))),
+    };
     let report = build_for(&state, &auth, &asked, gbv).await?;
     let (_, deadline) = admin::commune_info(&state.db, auth.commune).await?;
     let mut report = report;
     report.tables.extend(
         completeness::tables(&state.db, auth.commune, &deadline, &asked.period, crate::now_ms(), asked.lang).await?,
     );
-    if exact {
+    if audited {
         audit_exact(&state, &auth, "gbv.export", &asked.period).await?;
     }
     let stem = format!("bao-cao-{}-{}", asked.period.from, asked.period.to);
-    let (body, content_type, file) = match q.format.as_deref() {
-        None | Some("xlsx") => (
+    let (body, content_type, file) = if csv {
+        (export::csv(&report), "text/csv; charset=utf-8", format!("{stem}.csv"))
+    } else {
+        (
             export::xlsx(&report).map_err(|e| ApiError::Internal(anyhow::anyhow!("writing the workbook: {e}")))?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             format!("{stem}.xlsx"),
-        ),
-        Some("csv") => (export::csv(&report), "text/csv; charset=utf-8", format!("{stem}.csv")),
-        Some(other) => return Err(ApiError::BadRequest(format!("format must be xlsx or csv, not {other:?}"))),
+        )
     };
     Ok((
         [

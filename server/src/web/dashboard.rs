@@ -1,11 +1,13 @@
 //! The dashboard (`GET /`): a year's activities, participants by sex, trainings and GBV referrals,
 //! per village and per month, with the Action Month highlighted and two charts drawn on the
-//! server. Figures come from `reports::dashboard`; GBV referrals are exact for GBV focal points
-//! and shown to reviewers only as a year's total with small numbers hidden.
+//! server. Figures come from `reports::dashboard`; who sees the dashboard, and its GBV referrals
+//! exact (per month) or suppressed (only a year's total, small numbers hidden), is
+//! `policy::aggregates` with [`Want::Dashboard`].
 
 use super::chart::{Group, Series, bars};
 use super::session::Session;
 use super::{WebError, html};
+use crate::policy::{self, Aggregate, Want};
 use crate::reports::dashboard::{Dashboard, Figures, dashboard};
 use crate::reports::suppress::is_small;
 use crate::state::AppState;
@@ -13,7 +15,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use sotay_sync_core::{Lang, Role};
+use sotay_sync_core::{Lang, RecordKind, Role};
 
 /// The query of the dashboard.
 #[derive(Debug, Deserialize)]
@@ -64,11 +66,12 @@ pub async fn page(
     session: Session,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, WebError> {
-    match session.auth.role {
-        Role::Reviewer | Role::GbvFocalPoint => {}
-        // Collaborators work on their village's records; administrators on accounts.
-        Role::Collaborator => return Ok(Redirect::to("/records").into_response()),
-        Role::Admin => return Ok(Redirect::to("/admin").into_response()),
+    let role = session.auth.role;
+    if !policy::may_aggregate(role, Want::Dashboard) {
+        // Home is elsewhere: collaborators work on their village's records; administrators on
+        // accounts.
+        let home = if role == Role::Admin { "/admin" } else { "/records" };
+        return Ok(Redirect::to(home).into_response());
     }
     let lang = session.lang;
     let t = session.page("", "/").t;
@@ -76,7 +79,8 @@ pub async fn page(
     let year = q.year.filter(|y| (2000..=this_year + 1).contains(y)).unwrap_or(this_year);
     let d: Dashboard =
         dashboard(&state.db, session.auth.commune, year).await.map_err(|e| WebError::Api(e.into(), lang))?;
-    let exact = session.auth.role == Role::GbvFocalPoint;
+    // The dashboard writes no audit row: figures the policy would audit are shown suppressed.
+    let exact = policy::aggregates(role, RecordKind::GbvReferral, Want::Dashboard) == Aggregate::Exact;
     let gbv_total = match d.gbv_total() {
         n if !exact && is_small(n as u64) => "<5".to_string(),
         n => n.to_string(),

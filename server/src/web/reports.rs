@@ -1,8 +1,9 @@
 //! The reports screen (`GET /reports`): a period picker (month, quarter, year, the Action Month,
 //! a range of days), the plan-shaped tables, completeness against the commune's deadline, and the
 //! XLSX and CSV downloads (`GET /reports/export`). It asks the API's report handlers with the
-//! session's device, so GBV figures are suppressed for reviewers and exact (audited) for GBV focal
-//! points exactly as through the API.
+//! session's device, so who may have which report, and its GBV figures suppressed, exact or exact
+//! and audited, is `policy::aggregates` exactly as through the API (the downloads here never ask
+//! for `exact`, so their GBV figures are suppressed, for focal points too).
 
 use super::session::Session;
 use super::{Page, WebError, html, url_encode};

@@ -14,6 +14,7 @@ mod phone_at_rest;
 mod policy;
 mod purge;
 mod refusals;
+mod report_access;
 mod reports;
 mod review;
 mod sync;

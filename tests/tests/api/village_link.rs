@@ -208,7 +208,7 @@ fn long_note(seed: u64) -> String {
         x ^= x >> 7;
         x ^= x << 17;
         out.push_str(SYLLABLES[(x % 16) as usize]);
-        out.push(if x % 11 == 0 { '.' } else { ' ' });
+        out.push(if x.is_multiple_of(11) { '.' } else { ' ' });
     }
     out
 }
