@@ -1,5 +1,6 @@
-//! `sotay admin`: administration run on the server machine against its database (communes,
-//! villages, units, users, enrolment codes, devices, the audit log), over `sotay_server::admin`.
+//! `sotay admin`: administration run on the server machine against its database (communes and
+//! their reporting deadline, villages, units, users, enrolment codes, devices, the audit log), over
+//! `sotay_server::admin`.
 
 use crate::error::{AdminStep as Step, CliError};
 use anyhow::Context;
@@ -13,6 +14,15 @@ pub enum AdminCmd {
     CreateCommune {
         /// Name.
         name: String,
+    },
+    /// Set a commune's reporting deadline: the day of the year completeness judges lateness
+    /// against, in the year each period ends (audited).
+    SetDeadline {
+        /// Commune id.
+        #[arg(long)]
+        commune: CommuneId,
+        /// The day as MM-DD, for example 11-25 for 25 November (29 February is refused).
+        deadline: String,
     },
     /// Create a village; prints its id.
     CreateVillage {
@@ -136,11 +146,29 @@ pub async fn run_admin(database_url: &str, ttl: u64, cmd: AdminCmd) -> anyhow::R
     {
         return Err(CliError::FileExists(file.clone()).into());
     }
+    let deadline = match &cmd {
+        AdminCmd::SetDeadline { deadline, .. } => {
+            // The step's own sentence says what a deadline looks like, in the person's language.
+            Some(
+                deadline
+                    .parse::<admin::Deadline>()
+                    .map_err(|_| CliError::Admin(Step::SetDeadline(deadline.clone())))?,
+            )
+        }
+        _ => None,
+    };
     let db = sotay_server::db::Db::open(database_url).await.step(Step::OpenDatabase)?;
     let find = async |username: &str| admin::user_by_name(&db, username).await.step(Step::FindUser(username.into()));
     match cmd {
         AdminCmd::CreateCommune { name } => {
             println!("{}", admin::create_commune(&db, &name).await.step(Step::CreateCommune)?)
+        }
+        AdminCmd::SetDeadline { commune, .. } => {
+            let deadline = deadline.expect("checked above");
+            let old = admin::set_report_deadline(&db, commune, deadline, None)
+                .await
+                .step(Step::SetDeadline(deadline.to_string()))?;
+            println!("reporting deadline of {commune}: {deadline} (MM-DD; it was {old})");
         }
         AdminCmd::CreateVillage { commune, name } => {
             println!("{}", admin::create_village(&db, commune, &name).await.step(Step::CreateVillage)?)

@@ -74,6 +74,8 @@ pub enum AdminStep {
     OpenDatabase,
     /// `create-commune`.
     CreateCommune,
+    /// `set-deadline`, with the deadline given.
+    SetDeadline(String),
     /// `create-village`.
     CreateVillage,
     /// `create-unit`.
@@ -273,6 +275,18 @@ impl AdminStep {
                 )),
             ),
             AdminStep::CreateCommune => (t("Không tạo được xã", "Could not create the commune"), None),
+            AdminStep::SetDeadline(deadline) => (
+                (
+                    format!("Không đặt được hạn nộp báo cáo \"{}\"", short(deadline)),
+                    format!("Could not set the reporting deadline \"{}\"", short(deadline)),
+                ),
+                Some(t(
+                    "hạn là một ngày có trong mọi năm, dạng MM-DD: ví dụ 11-25 là ngày 25 tháng 11 (không dùng 02-29); \
+                     --commune là mã của một xã đã có",
+                    "the deadline is a day every year has, as MM-DD: for example 11-25 for 25 November (not 02-29); \
+                     --commune is the id of an existing commune",
+                )),
+            ),
             AdminStep::CreateVillage => (t("Không tạo được thôn", "Could not create the village"), check_ids()),
             AdminStep::CreateUnit => (
                 t("Không tạo được đơn vị", "Could not create the unit"),

@@ -188,3 +188,40 @@ fn an_enrolled_device_says_its_refusals_in_one_line() {
     let (vi, en) = fails_in_both_languages(&phone, &["submit", &id]);
     assert!(vi.contains("bắt buộc phải nhập") && en.contains("is required"), "{vi} / {en}");
 }
+
+#[test]
+fn set_deadline_checks_the_day_before_the_database_and_sets_a_day_every_year_has() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let db = tmp.path().join("sotay.db");
+    let url = format!("sqlite://{}", db.display());
+    let unknown = "0190b1a2-0000-7000-8000-000000000000";
+    let set = |commune: &str, day: &str| {
+        ["admin", "--database-url", &url, "set-deadline", "--commune", commune, day].map(str::to_string)
+    };
+    let run = |args: [String; 7]| sotay(tmp.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let fails =
+        |args: [String; 7]| fails_in_both_languages(tmp.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // What was typed is checked before the database is opened (or made).
+    let (vi, en) = fails(set(unknown, "02-30"));
+    assert!(vi.starts_with("Không đặt được hạn nộp báo cáo \"02-30\"") && vi.contains("25 tháng 11"), "{vi}");
+    assert!(en.contains("as MM-DD") && en.contains("not 02-29"), "{en}");
+    fails(set(unknown, "2026-11-25"));
+    assert!(!db.exists());
+
+    // A commune that does not exist.
+    let (_, en) = fails(set(unknown, "12-15"));
+    assert!(en.contains(&format!("there is no commune {unknown}")), "{en}");
+
+    // A day every year has: set, audited.
+    let made = sotay(tmp.path(), &["admin", "--database-url", &url, "create-commune", "Tân Yên"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let commune = String::from_utf8(made.stdout).expect("UTF-8").trim().to_string();
+    let out = run(set(&commune, "12-15"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(said.contains("12-15") && said.contains("it was 11-25"), "{said}");
+    let audit = sotay(tmp.path(), &["admin", "--database-url", &url, "audit"]);
+    let log = String::from_utf8(audit.stdout).expect("UTF-8");
+    assert!(log.contains("commune.deadline") && log.contains("11-25 -> 12-15"), "{log}");
+}

@@ -1,6 +1,10 @@
-//! Administration on the database: communes, villages, units, users, enrolment codes, devices
-//! and the audit log. `sotay admin …` runs these against the server's database; tests and the
-//! benchmark use them to set up a commune.
+//! Administration on the database: communes (and their reporting deadline, [`Deadline`]),
+//! villages, units, users, enrolment codes, devices and the audit log. `sotay admin …` runs these
+//! against the server's database; tests and the benchmark use them to set up a commune.
+
+mod deadline;
+
+pub use deadline::{Deadline, DeadlineError, set_report_deadline};
 
 use crate::auth::{self, Role};
 use crate::db::Db;

@@ -94,6 +94,7 @@ schema); 429 and 503 carry Retry-After. Any route may answer 408, 413, 500 or 50
         crate::api::user_devices,
         crate::api::revoke_device,
         crate::api::audit_log,
+        crate::api::set_report_deadline,
     ),
     components(
         schemas(ErrorBody, ErrorCode, sotay_sync_core::Lang),
@@ -117,7 +118,7 @@ schema); 429 and 503 carry Retry-After. Any route may answer 408, 413, 500 or 50
         (name = "devices", description = "Enrolment, tokens, login, sync"),
         (name = "records", description = "Records, review, conflicts, history, duplicates"),
         (name = "reports", description = "Reports, completeness, exports, villages and units"),
-        (name = "admin", description = "Devices and the audit log (admins)"),
+        (name = "admin", description = "Devices, the audit log and the reporting deadline (admins)"),
     )
 )]
 struct Doc;
@@ -169,6 +170,148 @@ mod tests {
         }
         let required = &doc["components"]["schemas"]["Error"]["required"];
         assert_eq!(required, &serde_json::json!(["error", "message"]));
+    }
+
+    /// Whether a schema admits `null` (utoipa's rendering of an `Option`): a type list with
+    /// `"null"`, `nullable: true`, a `oneOf`/`anyOf` with a null member, or no constraint at
+    /// all (any JSON value, as an `Option<serde_json::Value>` is drawn).
+    fn admits_null(schema: &serde_json::Value) -> bool {
+        let null_type = match &schema["type"] {
+            serde_json::Value::String(t) => t == "null",
+            serde_json::Value::Array(ts) => ts.iter().any(|t| t == "null"),
+            _ => false,
+        };
+        let constraints = ["type", "$ref", "allOf", "oneOf", "anyOf", "enum", "const", "properties", "items"];
+        let any_value = schema.as_object().is_some_and(|m| !constraints.iter().any(|k| m.contains_key(*k)));
+        null_type
+            || any_value
+            || schema["nullable"] == true
+            || ["oneOf", "anyOf"]
+                .iter()
+                .any(|k| schema[k].as_array().is_some_and(|members| members.iter().any(admits_null)))
+    }
+
+    /// The names of the component schemas `value` refers to, anywhere inside it.
+    fn schema_refs(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(name) =
+                    map.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.insert(name.to_string());
+                }
+                map.values().for_each(|v| schema_refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| schema_refs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Every object schema in `schema` and under it (properties, items, compositions), each with
+    /// the path it was found at.
+    fn objects<'a>(at: String, schema: &'a serde_json::Value, out: &mut Vec<(String, &'a serde_json::Value)>) {
+        let Some(map) = schema.as_object() else { return };
+        if let Some(properties) = map.get("properties").and_then(|p| p.as_object()) {
+            out.push((at.clone(), schema));
+            for (name, property) in properties {
+                objects(format!("{at}.{name}"), property, out);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(inner) = map.get(key) {
+                objects(format!("{at}[{key}]"), inner, out);
+            }
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for (i, member) in map.get(key).and_then(|m| m.as_array()).into_iter().flatten().enumerate() {
+                objects(format!("{at}.{key}[{i}]"), member, out);
+            }
+        }
+    }
+
+    /// Fields of answers that are not `Option`s yet are left out of the JSON when empty
+    /// (`skip_serializing_if = "Vec::is_empty"`), so rightly not `required`. The test below
+    /// proves each one is in fact left out.
+    const OMITTED_WHEN_EMPTY: [(&str, &str); 4] = [
+        ("RecordView", "topics"),
+        ("RecordView", "violence_types"),
+        ("RecordView", "referred_to"),
+        ("RecordView", "conflicts"),
+    ];
+
+    #[test]
+    fn every_property_of_an_answer_that_cannot_be_null_is_required() {
+        // A client generated from the document relies on `required`: every field of an answer
+        // that is always there (in Rust, not an `Option`) must be listed. utoipa lists a field
+        // unless it is an `Option` or has a serde default; the document must not lose one.
+        let doc = super::document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        // The schemas of answers: those the operations' responses and the reusable responses
+        // name, and those they name in turn (request bodies may rightly have optional fields).
+        let mut answers = std::collections::BTreeSet::new();
+        for ops in doc["paths"].as_object().unwrap().values() {
+            for op in ops.as_object().unwrap().values() {
+                schema_refs(&op["responses"], &mut answers);
+            }
+        }
+        schema_refs(&doc["components"]["responses"], &mut answers);
+        loop {
+            let mut more = answers.clone();
+            for name in &answers {
+                schema_refs(&schemas[name], &mut more);
+            }
+            if more.len() == answers.len() {
+                break;
+            }
+            answers = more;
+        }
+        for name in ["Error", "RecordView", "TokenResponse"] {
+            assert!(answers.contains(name), "{name} is found as an answer's schema: {answers:?}");
+        }
+        let mut found = Vec::new();
+        for name in &answers {
+            objects(name.clone(), &schemas[name], &mut found);
+        }
+        let mut missing = Vec::new();
+        for (at, schema) in found {
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            for (property, property_schema) in schema["properties"].as_object().unwrap() {
+                let omitted = OMITTED_WHEN_EMPTY.contains(&(at.as_str(), property.as_str()));
+                if !admits_null(property_schema) && !required.contains(&property.as_str()) && !omitted {
+                    missing.push(format!("{at}: `{property}` cannot be null but is not required"));
+                }
+                if omitted && required.contains(&property.as_str()) {
+                    missing.push(format!("{at}: `{property}` is required now; take it off OMITTED_WHEN_EMPTY"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn the_fields_left_out_of_required_are_left_out_of_the_json_when_empty() {
+        use sotay_sync_core::{CommuneId, DeviceId, Editor, Record, RecordId, RecordKind, UserId, VillageId};
+        use uuid::Uuid;
+        let editor = Editor { device: DeviceId(Uuid::from_u128(1)), user: UserId(Uuid::from_u128(2)) };
+        let (commune, village) = (CommuneId(Uuid::from_u128(3)), VillageId(Uuid::from_u128(4)));
+        for kind in [RecordKind::Activity, RecordKind::GbvReferral] {
+            let id = RecordId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
+            let (mut record, _) = Record::create(kind, id, commune, village, editor, &[], 1_780_000_000_000).unwrap();
+            let json = serde_json::to_value(record.view()).unwrap();
+            for (schema, property) in OMITTED_WHEN_EMPTY {
+                assert_eq!(schema, "RecordView");
+                assert!(json.get(property).is_none(), "{kind:?}: `{property}` is in the JSON when empty: {json}");
+            }
+            // And the document's `required` is exactly what an empty record always has.
+            let doc = super::document();
+            let required = doc["components"]["schemas"]["RecordView"]["required"].as_array().unwrap().clone();
+            for name in &required {
+                assert!(json.get(name.as_str().unwrap()).is_some(), "{kind:?}: required `{name}` is missing: {json}");
+            }
+        }
     }
 
     #[test]

@@ -216,6 +216,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hash_waits_for_a_free_slot_and_past_the_queue_wait_is_refused() {
+        let p = Arc::new(Pressure::new(&Limits { argon2_concurrency: 1, argon2_queue_ms: 1000, ..Limits::default() }));
+        // A hash that holds the only slot until it is told to finish.
+        let (started, is_started) = tokio::sync::oneshot::channel();
+        let (finish, finished) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.hash(move |_| {
+                    let _ = started.send(());
+                    finished.recv().is_ok()
+                })
+                .await
+            }
+        });
+        is_started.await.unwrap();
+        let asked = Instant::now();
+        assert!(matches!(p.hash(|_| ()).await, Err(ApiError::Unavailable)));
+        assert!(asked.elapsed() >= Duration::from_millis(1000), "it waited first: {:?}", asked.elapsed());
+        // One already waiting (polled once, so it is in the queue) when the slot frees up gets it.
+        let mut waiter = std::pin::pin!(p.hash(|memory| memory.len()));
+        tokio::select! {
+            biased;
+            _ = &mut waiter => panic!("no slot is free yet"),
+            () = std::future::ready(()) => {}
+        }
+        finish.send(()).unwrap();
+        waiter.await.unwrap();
+        assert!(holder.await.unwrap().unwrap());
+    }
+
+    #[tokio::test]
     async fn a_body_gets_its_grace_and_then_a_minimum_rate() {
         let p = Pressure::new(&Limits { body_timeout_secs: 20, body_min_rate: 1024, ..Limits::default() });
         assert_eq!(p.body_allowance(0), Duration::from_secs(20));

@@ -6,7 +6,7 @@ use crate::telemetry::REQUEST_ID_HEADER;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -44,6 +44,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("GET", "/api/v1/admin/users/{username}/devices", get(api::user_devices)),
         ("POST", "/api/v1/admin/devices/{id}/revoke", post(api::revoke_device)),
         ("GET", "/api/v1/admin/audit", get(api::audit_log)),
+        ("PUT", "/api/v1/admin/report-deadline", put(api::set_report_deadline)),
     ]
 }
 

@@ -444,6 +444,50 @@ pub async fn audit_log(
     Ok(Json(admin::audit_page(&state.db, Some(auth.commune), q.after, limit).await?))
 }
 
+/// Body of `PUT /api/v1/admin/report-deadline`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadlineRequest {
+    /// The day of the year by which villages and units report, as `MM-DD` (25 November is
+    /// `11-25`); completeness applies it in the year each period ends. 29 February is refused.
+    #[schema(example = "11-25", pattern = "^[0-9]{1,2}-[0-9]{1,2}$")]
+    pub deadline: String,
+}
+
+/// Answer of `PUT /api/v1/admin/report-deadline`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadlineAnswer {
+    /// The deadline now, `MM-DD`.
+    #[schema(example = "12-15")]
+    pub deadline: String,
+    /// The deadline it replaced, `MM-DD`.
+    #[schema(example = "11-25")]
+    pub previous: String,
+}
+
+/// `PUT /api/v1/admin/report-deadline`: sets the deadline completeness judges the admin's commune
+/// against (audited as `commune.deadline`).
+#[utoipa::path(put, path = "/api/v1/admin/report-deadline", tag = "admin",
+    summary = "Set the commune's reporting deadline, a day of the year (admins, audited)",
+    security(("bearer" = [])), request_body = DeadlineRequest,
+    responses(
+        (status = 200, description = "the deadline set, and the one it replaced", body = DeadlineAnswer),
+        (status = 400, response = answer::BadRequest),
+        (status = 401, response = answer::Unauthorized),
+        (status = 403, response = answer::Forbidden),
+    ))]
+pub async fn set_report_deadline(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    body: Result<Json<DeadlineRequest>, JsonRejection>,
+) -> Result<Json<DeadlineAnswer>, ApiError> {
+    require(&auth, &[Role::Admin])?;
+    let Json(body) = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
+    let deadline: admin::Deadline =
+        body.deadline.parse().map_err(|e: admin::DeadlineError| ApiError::BadRequest(e.to_string()))?;
+    let previous = admin::set_report_deadline(&state.db, auth.commune, deadline, Some(&auth)).await?;
+    Ok(Json(DeadlineAnswer { deadline: deadline.to_string(), previous }))
+}
+
 pub(crate) async fn admin_user_in_commune(
     state: &AppState,
     auth: &AuthDevice,

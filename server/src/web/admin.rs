@@ -1,7 +1,8 @@
-//! The administrator's screens: the commune's villages and users (with forms to add them),
-//! enrolment codes shown as text and as a QR code drawn on the server, a user's devices with
-//! revocation, and the audit log searched by action. Every handler requires the admin role and
-//! stays within the admin's commune; devices and the audit log go through the API's handlers.
+//! The administrator's screens: the commune's villages and users (with forms to add them), its
+//! reporting deadline, enrolment codes shown as text and as a QR code drawn on the server, a
+//! user's devices with revocation, and the audit log searched by action. Every handler requires
+//! the admin role and stays within the admin's commune; the deadline, devices and the audit log go
+//! through the API's handlers.
 
 use super::session::Session;
 use super::{Page, WebError, html};
@@ -49,6 +50,9 @@ struct AdminPage {
     units: Vec<(String, String)>,
     users: Vec<UserShown>,
     roles: Vec<(&'static str, &'static str)>,
+    /// The reporting deadline: its day, and the months (number, name, the deadline's).
+    deadline_day: u8,
+    months: Vec<(u8, &'static str, bool)>,
 }
 
 /// `GET /admin`.
@@ -59,6 +63,9 @@ pub async fn page(State(state): State<AppState>, session: Session) -> Result<Res
     let villages = admin::villages(&state.db, commune).await.map_err(internal(lang))?;
     let users = crate::directory::users(&state.db, commune).await.map_err(internal(lang))?;
     let units = admin::units(&state.db, commune).await.map_err(|e| fail(lang)(e.into()))?;
+    let (_, stored) = admin::commune_info(&state.db, commune).await.map_err(|e| fail(lang)(e.into()))?;
+    // A value written by hand that is not a day every year has shows as the plan's, to be set again.
+    let deadline = stored.parse().unwrap_or(admin::Deadline::PLAN_2026);
     let t = super::i18n::texts(lang);
     let page = AdminPage {
         p: session.page(t.admin, "/admin"),
@@ -76,8 +83,32 @@ pub async fn page(State(state): State<AppState>, session: Session) -> Result<Res
             })
             .collect(),
         roles: Role::ALL.iter().map(|r| (r.code(), r.label(lang))).collect(),
+        deadline_day: deadline.day(),
+        months: (1..=12).zip(t.months).map(|(n, name)| (n, name, n == deadline.month())).collect(),
     };
     Ok(html(&page))
+}
+
+/// The reporting deadline form: a day and a month.
+#[derive(Debug, Deserialize)]
+pub struct DeadlineForm {
+    csrf: String,
+    day: String,
+    month: String,
+}
+
+/// `POST /admin/deadline`: the day of the year completeness judges lateness against, through
+/// `PUT /api/v1/admin/report-deadline` (admins; a day that is not in every year is refused).
+pub async fn set_deadline(
+    State(state): State<AppState>,
+    session: Session,
+    axum::Form(form): axum::Form<DeadlineForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let deadline = format!("{}-{}", form.month.trim(), form.day.trim());
+    let body = Ok(Json(api::DeadlineRequest { deadline }));
+    let _set = api::set_report_deadline(State(state), session.auth, body).await.map_err(fail(session.lang))?;
+    Ok(Redirect::to("/admin").into_response())
 }
 
 /// The new village form.
@@ -317,7 +348,17 @@ pub async fn audit(
     let t = super::i18n::texts(lang);
     let shown = AuditPage {
         p: session.page(t.audit_log, "/admin/audit"),
-        actions: vec!["gbv.", "login.", "record.", "user.", "device.", "enrolment_code.", "database.", "key."],
+        actions: vec![
+            "gbv.",
+            "login.",
+            "record.",
+            "user.",
+            "device.",
+            "enrolment_code.",
+            "commune.",
+            "database.",
+            "key.",
+        ],
         action,
         entries: page
             .entries

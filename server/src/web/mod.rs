@@ -57,6 +57,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/admin/villages", post(admin::create_village)),
         ("POST", "/admin/units", post(admin::create_unit)),
         ("POST", "/admin/users", post(admin::create_user)),
+        ("POST", "/admin/deadline", post(admin::set_deadline)),
         ("POST", "/admin/users/{username}/enrolment-code", post(admin::enrolment_code)),
         ("GET", "/admin/users/{username}/devices", get(admin::devices)),
         ("POST", "/admin/devices/{id}/revoke", post(admin::revoke)),

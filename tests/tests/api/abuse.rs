@@ -267,6 +267,69 @@ async fn requests_past_the_in_flight_cap_wait_then_get_503_with_retry_after_and_
 }
 
 #[tokio::test]
+async fn a_login_that_gets_no_hashing_slot_in_time_is_answered_503_and_not_counted() {
+    let app = spawn_app_with(Limits { argon2_concurrency: 1, argon2_queue_ms: 300, ..Limits::default() }).await;
+    app.commune().await;
+    app.web_login("reviewer").await;
+    let right = "reviewer-mật-khẩu-dài";
+    // Another login's hash holds the only slot until it is told to finish (an event, not a
+    // duration: the logins below cannot get the slot however fast or slow this machine is).
+    let (started, is_started) = tokio::sync::oneshot::channel();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let pressure = app.state.pressure.clone();
+    let holder = tokio::spawn(async move {
+        pressure
+            .hash(move |_| {
+                let _ = started.send(());
+                let _ = finished.recv();
+            })
+            .await
+    });
+    is_started.await.unwrap();
+    // One at a time: simultaneous logins from one address would queue on the address's
+    // throttle lock instead, which is another bound (also 503 past the same wait).
+    for password in [right, "sai mật khẩu rồi"] {
+        let asked = std::time::Instant::now();
+        let resp = sotay_client::http::plain_client()
+            .post(format!("{}/api/v1/login", app.base))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "username": "reviewer", "password": password }).to_string())
+            .send()
+            .await
+            .unwrap();
+        let waited = asked.elapsed();
+        assert_eq!(resp.status(), 503, "{password}");
+        assert!(waited >= Duration::from_millis(300), "it waited for a slot first: {waited:?}");
+        assert_eq!(resp.headers()["retry-after"], "2");
+        let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"], "unavailable", "{body}");
+        assert_eq!(body["message"], "the server is busy; nothing was changed, try again in a few seconds", "{body}");
+        assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{body}");
+        assert_eq!(body.as_object().unwrap().len(), 3, "the error body and nothing else: {body}");
+    }
+    // Nothing was decided, so nothing was counted: no failure towards the throttle, no success.
+    assert_eq!(app.audit_count("login.failure").await, 0);
+    assert_eq!(app.audit_count("login.success").await, 1, "web_login's own");
+    let throttled: i64 =
+        sqlx::query("SELECT COUNT(*) FROM throttle").fetch_one(&app.state.db.read).await.unwrap().get(0);
+    assert_eq!(throttled, 0);
+    // What does not hash does not wait.
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(app.call("GET", path, None, None).await.0, 200, "{path}");
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"sotay_http_requests_total{method="POST",route="/api/v1/login",status="503"} 2"#),
+        "{metrics}"
+    );
+    finish.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    // With the slot free, logins are decided again.
+    assert_eq!(app.login("reviewer", "sai mật khẩu rồi").await.0, 401);
+    assert_eq!(app.login("reviewer", right).await.0, 200);
+}
+
+#[tokio::test]
 async fn a_body_that_stalls_gets_408() {
     let app = spawn_app_with(Limits { body_timeout_secs: 1, body_min_rate: 1024, ..Limits::default() }).await;
     let mut s = stalled_body(&app, 5000).await;

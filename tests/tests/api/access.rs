@@ -117,6 +117,7 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/admin/users/{username}/devices"), [401, 403, 403, 403, 403, 200, 403, 401]),
         (("POST", "/api/v1/admin/devices/{id}/revoke"), [401, 403, 403, 403, 403, 200, 403, 401]),
         (("GET", "/api/v1/admin/audit"), [401, 403, 403, 403, 403, 200, 403, 401]),
+        (("PUT", "/api/v1/admin/report-deadline"), [401, 403, 403, 403, 403, 200, 403, 401]),
     ]);
 
     let mut table = Vec::new();
@@ -171,6 +172,7 @@ async fn every_route_against_every_role() {
                 "/api/v1/reports" | "/api/v1/reports/completeness" | "/api/v1/reports/export" => {
                     (format!("{path}?year=2026"), None)
                 }
+                "/api/v1/admin/report-deadline" => (path.into(), Some(br#"{"deadline":"12-15"}"#.to_vec())),
                 "/api/v1/admin/devices/{id}/revoke" => {
                     let victim = app.device("hoa").await.device.identity().device;
                     (format!("/api/v1/admin/devices/{victim}/revoke"), Some(Vec::new()))

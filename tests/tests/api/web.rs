@@ -232,6 +232,7 @@ async fn every_html_route_against_every_role() {
         ("POST", "/admin/villages".into(), [303, 403, 403, 403, 200]),
         ("POST", "/admin/units".into(), [303, 403, 403, 403, 200]),
         ("POST", "/admin/users".into(), [303, 403, 403, 403, 200]),
+        ("POST", "/admin/deadline".into(), [303, 403, 403, 403, 200]),
         ("POST", "/admin/users/lan/enrolment-code".into(), [303, 403, 403, 403, 200]),
         ("GET", "/admin/users/lan/devices".into(), [303, 403, 403, 403, 200]),
         ("POST", format!("/admin/devices/{spare}/revoke"), [303, 403, 403, 403, 200]),
@@ -263,6 +264,7 @@ async fn every_html_route_against_every_role() {
                         vec![("csrf", &token), ("username", &new_user), ("display_name", "Mới"), ("role", "reviewer")]
                     }
                     Some("revoke") => vec![("csrf", &token), ("username", "minh")],
+                    Some("deadline") => vec![("csrf", &token), ("day", "15"), ("month", "12")],
                     _ => vec![("csrf", &token)],
                 };
                 b.post(path, &fields).await
