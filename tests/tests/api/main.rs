@@ -17,6 +17,8 @@ mod purge;
 mod refusals;
 mod report_access;
 mod reports;
+mod reports_commune;
+mod reports_model;
 mod review;
 mod sync;
 mod tls;
