@@ -10,8 +10,8 @@
 //! | role | activities | GBV referrals | writes | aggregates: activities | aggregates: GBV referrals |
 //! |---|---|---|---|---|---|
 //! | collaborator | own village | own cases (created on this device; by sync, in its village) | sync and API, to what it reads | hidden | hidden |
-//! | reviewer | the commune's | hidden | sync and API, to activities | exact | suppressed (an exact export is refused) |
-//! | GBV focal point | the commune's | the commune's, each view audited | API only, to GBV referrals | exact | exact: audited in a report (`gbv.report`) and an `exact=true` export (`gbv.export`), unaudited on the dashboard; suppressed in a plain export |
+//! | reviewer | the commune's | hidden | sync and API, to activities | exact | suppressed (an exact export is refused), also in the GBV summary |
+//! | GBV focal point | the commune's | the commune's, each view audited | API only, to GBV referrals | exact | exact: audited in a report (`gbv.report`) and an `exact=true` export (`gbv.export`), unaudited on the dashboard; suppressed in a plain export and the GBV summary |
 //! | admin | hidden | hidden | API only (restore, by the write rules) | completeness only | hidden |
 //!
 //! Every record-level SQL scope filter is derived from [`read`] ([`read_filter`]): the record
@@ -113,22 +113,27 @@ pub enum Want {
         /// GBV figures unsuppressed.
         exact: bool,
     },
+    /// The commune's GBV referrals counted by type, age, service and status
+    /// (`GET /api/v1/reports/gbv`): always suppressed, a summary safe to show on any screen.
+    GbvSummary,
 }
 
 impl Want {
     /// Every aggregate, with both exports.
-    pub const ALL: [Want; 5] = [
+    pub const ALL: [Want; 6] = [
         Want::Dashboard,
         Want::Report,
         Want::Completeness,
         Want::Export { exact: false },
         Want::Export { exact: true },
+        Want::GbvSummary,
     ];
 
     /// The kinds whose figures it carries (completeness counts activities only).
     pub fn kinds(self) -> &'static [RecordKind] {
         match self {
             Want::Completeness => &[RecordKind::Activity],
+            Want::GbvSummary => &[RecordKind::GbvReferral],
             Want::Dashboard | Want::Report | Want::Export { .. } => &[RecordKind::Activity, RecordKind::GbvReferral],
         }
     }
@@ -154,6 +159,8 @@ pub fn aggregates(role: Role, kind: RecordKind, want: Want) -> Aggregate {
     match (role, kind, want) {
         // Completeness counts activities only.
         (_, GbvReferral, Want::Completeness) => Hidden,
+        (_, Activity, Want::GbvSummary) => Hidden,
+        (Role::Reviewer | Role::GbvFocalPoint, GbvReferral, Want::GbvSummary) => Suppressed,
         (Role::Reviewer | Role::GbvFocalPoint, Activity, _) => Exact,
         (Role::Reviewer, GbvReferral, Want::Export { exact: true }) => Hidden,
         (Role::Reviewer, GbvReferral, Want::Dashboard | Want::Report | Want::Export { exact: false }) => Suppressed,
@@ -301,16 +308,17 @@ mod tests {
     fn the_aggregates_read_like_their_table() {
         use Aggregate::{Exact as E, ExactAudited as A, Hidden as H, Suppressed as S};
         use RecordKind::*;
-        // Columns in the order of `Want::ALL`: dashboard, report, completeness, export, exact export.
+        // Columns in the order of `Want::ALL`: dashboard, report, completeness, export, exact
+        // export, GBV summary.
         let table = [
-            (Role::Collaborator, Activity, [H, H, H, H, H]),
-            (Role::Collaborator, GbvReferral, [H, H, H, H, H]),
-            (Role::Reviewer, Activity, [E, E, E, E, E]),
-            (Role::Reviewer, GbvReferral, [S, S, H, S, H]),
-            (Role::GbvFocalPoint, Activity, [E, E, E, E, E]),
-            (Role::GbvFocalPoint, GbvReferral, [E, A, H, S, A]),
-            (Role::Admin, Activity, [H, H, E, H, H]),
-            (Role::Admin, GbvReferral, [H, H, H, H, H]),
+            (Role::Collaborator, Activity, [H, H, H, H, H, H]),
+            (Role::Collaborator, GbvReferral, [H, H, H, H, H, H]),
+            (Role::Reviewer, Activity, [E, E, E, E, E, H]),
+            (Role::Reviewer, GbvReferral, [S, S, H, S, H, S]),
+            (Role::GbvFocalPoint, Activity, [E, E, E, E, E, H]),
+            (Role::GbvFocalPoint, GbvReferral, [E, A, H, S, A, S]),
+            (Role::Admin, Activity, [H, H, E, H, H, H]),
+            (Role::Admin, GbvReferral, [H, H, H, H, H, H]),
         ];
         let roles = <Role as sotay_sync_core::Coded>::ALL;
         for role in roles {
@@ -325,10 +333,10 @@ mod tests {
         }
         // Who may have which aggregate at all, in the same column order.
         let may = [
-            (Role::Collaborator, [false, false, false, false, false]),
-            (Role::Reviewer, [true, true, true, true, false]),
-            (Role::GbvFocalPoint, [true, true, true, true, true]),
-            (Role::Admin, [false, false, true, false, false]),
+            (Role::Collaborator, [false, false, false, false, false, false]),
+            (Role::Reviewer, [true, true, true, true, false, true]),
+            (Role::GbvFocalPoint, [true, true, true, true, true, true]),
+            (Role::Admin, [false, false, true, false, false, false]),
         ];
         assert_eq!(may.len(), roles.len());
         for (role, row) in may {

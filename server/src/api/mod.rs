@@ -320,7 +320,9 @@ pub struct GbvAggregates {
         (status = 403, response = answer::Forbidden),
     ))]
 pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<GbvAggregates>, ApiError> {
-    require(&auth, &[Role::Reviewer, Role::GbvFocalPoint])?;
+    if !policy::may_aggregate(auth.role, policy::Want::GbvSummary) {
+        return Err(ApiError::Forbidden("your role may not do this".into()));
+    }
     let views = records::gbv_views(&state.db, auth.commune).await?;
     let mut by_violence = BTreeMap::new();
     let mut by_age = BTreeMap::new();
