@@ -44,6 +44,8 @@ pub struct Faults {
     pub connections: AtomicU32,
     /// Bytes sent from the phone to the server.
     pub bytes_up: AtomicU64,
+    /// Bytes sent from the server to the phone.
+    pub bytes_down: AtomicU64,
 }
 
 impl Faults {
@@ -166,7 +168,9 @@ async fn pump(
             Direction::Up => {
                 faults.bytes_up.fetch_add(n as u64, Ordering::SeqCst);
             }
-            Direction::Down => {}
+            Direction::Down => {
+                faults.bytes_down.fetch_add(n as u64, Ordering::SeqCst);
+            }
         }
         let mut wait = if burst_start { link.delay } else { Duration::ZERO };
         if link.rate > 0 {

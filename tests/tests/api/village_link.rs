@@ -260,3 +260,23 @@ async fn a_failed_push_is_re_sent_once_and_smaller() {
     assert!(resent <= largest + 8 * 1024, "{resent} B re-sent; rounds {rounds:?}");
     println!("a lost answer: {resent} B sent again, rounds {rounds:?}");
 }
+
+#[tokio::test]
+async fn a_sync_with_nothing_new_costs_under_a_kilobyte_headers_included() {
+    let (_app, proxy, _dir, mut session) = enrolled_phone().await;
+    session.sync(&fast_retries(3)).await.unwrap();
+    session.sync(&fast_retries(3)).await.unwrap(); // the token is fetched; the epoch is known
+    let (up, down) = (proxy.faults.bytes_up.load(Ordering::SeqCst), proxy.faults.bytes_down.load(Ordering::SeqCst));
+    let report = session.sync(&fast_retries(3)).await.unwrap();
+    let up = proxy.faults.bytes_up.load(Ordering::SeqCst) - up;
+    let down = proxy.faults.bytes_down.load(Ordering::SeqCst) - down;
+    assert_eq!(report.round_trips, 1);
+    let (body_up, body_down) = (report.wire.request_bytes as u64, report.wire.response_bytes as u64);
+    println!(
+        "a no-op sync: {body_up} B body + {} B headers up, {body_down} B body + {} B headers down, {} B in all",
+        up - body_up,
+        down - body_down,
+        up + down
+    );
+    assert!(up + down <= 1024, "{up} B up, {down} B down");
+}
