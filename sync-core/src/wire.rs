@@ -313,6 +313,15 @@ mod tests {
     }
 
     #[test]
+    fn no_limit_at_all_decodes_without_overflow() {
+        // `usize::MAX` as the limit once overflowed the inflater's bound (found by the simulation).
+        let body = encode(&request());
+        assert_eq!(body[3], FLAG_DEFLATE);
+        assert_eq!(decode::<SyncRequest>(&body, usize::MAX).unwrap(), request());
+        assert_eq!(decode::<SyncRequest>(&encode_uncompressed(&request()), usize::MAX).unwrap(), request());
+    }
+
+    #[test]
     fn garbage_is_refused_with_a_reason() {
         assert_eq!(decode::<SyncRequest>(b"", 100), Err(WireError::BadMagic));
         assert_eq!(decode::<SyncRequest>(b"GET / HTTP/1.1", 100), Err(WireError::BadMagic));
