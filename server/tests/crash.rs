@@ -6,7 +6,7 @@
 //! the server holds.
 //!
 //! CI runs 50 kills per engine. The long run of `docs/reliability.md`:
-//! `SOTAY_CRASH_KILLS=1000 cargo test --release -p sotay-server --test crash -- --nocapture`.
+//! `SOTAY_CRASH_KILLS=1000 cargo test -p sotay-server --test crash -- --nocapture`.
 
 mod common;
 
