@@ -2,8 +2,8 @@
 //! of one village sync at once, again and again, on both engines. Between kills the phones work
 //! offline: new records, edits of records they share (so concurrent edits conflict), conflicts
 //! resolved, records deleted. At the end every change made is stored exactly once, the log's
-//! sequence numbers are dense, the database passes its integrity check, and every phone holds what
-//! the server holds.
+//! sequence numbers are dense, the database passes its integrity check (SQLite's, or PostgreSQL's
+//! amcheck of every table and B-tree index), and every phone holds what the server holds.
 //!
 //! CI runs 50 kills per engine. The long run of `docs/reliability.md`:
 //! `SOTAY_CRASH_KILLS=1000 cargo test -p sotay-server --test crash -- --nocapture`.
@@ -146,6 +146,31 @@ async fn crash_loop(db_url: &str, devices: usize, kills: usize, seed: u64) -> Fi
     if db.backend == sotay_server::db::Backend::Sqlite {
         let check: String = sqlx::query("PRAGMA integrity_check").fetch_one(&db.read).await.unwrap().get(0);
         assert_eq!(check, "ok", "the SQLite file is sound");
+    } else {
+        // PostgreSQL's own checks (amcheck): every table's heap, and every B-tree index against it.
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS amcheck").execute(&db.read).await.unwrap();
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'",
+        )
+        .fetch_one(&db.read)
+        .await
+        .unwrap();
+        let corrupt: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname || ': ' || v.msg FROM pg_class c, LATERAL verify_heapam(c.oid) v
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'",
+        )
+        .fetch_all(&db.read)
+        .await
+        .unwrap();
+        assert!(tables > 0 && corrupt.is_empty(), "{corrupt:?}");
+        let indexes: i64 = sqlx::query_scalar(
+            "SELECT COUNT(bt_index_check(c.oid, true)) FROM pg_class c JOIN pg_am am ON am.oid = c.relam
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'i' AND am.amname = 'btree'",
+        )
+        .fetch_one(&db.read)
+        .await
+        .unwrap();
+        assert!(indexes > 0, "the indexes were checked");
     }
     // Every phone holds what the server holds: the same records at the same heads.
     let server_heads: BTreeMap<String, Vec<String>> = sqlx::query("SELECT view FROM records")
