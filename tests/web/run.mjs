@@ -1,7 +1,9 @@
 // The Sổ Tay web app in a real browser: Debian's chromium driven by playwright-core against the
 // real `sotay-server --demo`, with a real `sotay` phone syncing beside it. Every page is checked
-// with axe-core (no serious or critical violation) and photographed at 1280 and 360 px into
-// target/web-screenshots/. Run by .ci/run:
+// with axe-core (no serious or critical violation), photographed at 1280 and 360 px into
+// target/web-screenshots/, made sure not to scroll sideways at 360 px (a wide table scrolls in its
+// own box, the page does not), and walked with the Tab key, every stop showing a focus ring. Run by
+// .ci/run:
 //
 //   SOTAY_SERVER_BIN=… SOTAY_CLI_BIN=… SOTAY_SCREENSHOTS=target/web-screenshots node tests/web/run.mjs
 //
@@ -9,7 +11,8 @@
 // figures equal a count over the raw records (the JSON API); the records filter works; a conflict
 // resolved in the page reaches the phone; a record approved and one returned in the page reach the
 // phone with their outcome; a suspected duplicate is merged; the XLSX download holds the report's
-// cells; a reviewer gets no GBV case page; a focal point's view of a case is in the audit log.
+// cells; a reviewer gets no GBV case page; a focal point's view of a case is in the audit log; a
+// person with only a keyboard signs in, and the skip link takes them to the page's content.
 
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
@@ -105,7 +108,61 @@ async function signIn(username) {
   return page;
 }
 
-// axe-core on the page as shown, and screenshots at both widths.
+// At a phone's 360 px the page itself must not scroll sideways: what is too wide (a table) scrolls
+// in a box of its own. The message names the widest elements that stick out of the page.
+async function noSideScroll(page, name) {
+  const { width, scrollWidth, wide } = await page.evaluate(() => {
+    const width = Math.min(window.innerWidth, document.documentElement.clientWidth);
+    const scrollWidth = document.documentElement.scrollWidth;
+    if (scrollWidth <= width + 1) return { width, scrollWidth, wide: [] };
+    const inOwnBox = (el) => {
+      for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+        if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(up).overflowX)) return true;
+      }
+      return false;
+    };
+    const wide = [...document.body.querySelectorAll("*")]
+      .map((el) => ({ el, right: el.getBoundingClientRect().right + window.scrollX }))
+      .filter(({ el, right }) => right > width + 1 && !inOwnBox(el))
+      .sort((a, b) => b.right - a.right)
+      .slice(0, 5)
+      .map(({ el, right }) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className && typeof el.className === "string" ? `.${el.className.trim().split(/\s+/).join(".")}` : ""} to ${Math.round(right)} px`);
+    return { width, scrollWidth, wide };
+  });
+  assert.ok(scrollWidth <= width + 1, `${name}: the page scrolls sideways at ${width} px (${scrollWidth} px wide): ${wide.join(", ")}`);
+}
+
+// Tab through the page (its first stops, from where focus is, until focus comes round again): every
+// element the key reaches shows where focus is, by an outline or a box shadow. A date field takes
+// several stops (day, month, year, its calendar button): it is looked at when focus arrives.
+async function focusRings(page, name, stops = 50) {
+  await page.evaluate(() => {
+    window.tabbed = { first: null, last: null };
+  });
+  let reached = 0;
+  for (let i = 0; i < stops; i++) {
+    await page.keyboard.press("Tab");
+    const at = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body || el === window.tabbed.last) return null;
+      if (el === window.tabbed.first) return { round: true };
+      window.tabbed.first ??= el;
+      window.tabbed.last = el;
+      const s = getComputedStyle(el);
+      const what = `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""} "${(el.textContent || el.name || "").trim().slice(0, 30)}"`;
+      const ring = (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== "none";
+      return { what, ring };
+    });
+    if (!at) continue;
+    if (at.round) break;
+    reached++;
+    assert.ok(at.ring, `${name}: ${at.what} shows no focus ring when reached by Tab`);
+  }
+  assert.ok(reached > 0, `${name}: Tab reaches nothing`);
+}
+
+// axe-core on the page as shown, screenshots at both widths, no sideways scroll at 360 px, and a
+// focus ring on whatever the Tab key reaches.
 async function check(page, name) {
   // Evaluated through the browser's debugging protocol: the page's CSP (rightly) refuses inline
   // scripts, and is left on.
@@ -124,10 +181,12 @@ async function check(page, name) {
   assert.ok(cost.bytes <= 100 * 1024, `${name}: ${cost.bytes} bytes transferred, over 100 KB`);
   for (const width of [1280, 360]) {
     await page.setViewportSize({ width, height: 900 });
+    if (width === 360) await noSideScroll(page, name);
     await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
     shots++;
   }
   await page.setViewportSize({ width: 1280, height: 900 });
+  await focusRings(page, name);
 }
 
 const year = new Date().getFullYear();
@@ -255,9 +314,54 @@ const collaborator = await signIn("ctv1");
 await check(collaborator, "records-collaborator");
 await collaborator.goto(`${base}/lang/en?back=/records`);
 assert.equal(await collaborator.locator("html").getAttribute("lang"), "en");
+await check(collaborator, "records-collaborator-en");
 const anonymous = await (await browser.newContext()).newPage();
 await anonymous.goto(`${base}/login`);
 await check(anonymous, "login");
+
+// 10. Only a keyboard: the login form takes focus, Tab moves through it, Enter signs in; on the
+// dashboard the first Tab is the skip link, and Enter on it puts focus on the page's content, where
+// the next Tab goes on from.
+const keyboard = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+const focused = (page) => page.evaluate(() => {
+  const el = document.activeElement;
+  return { tag: el.tagName.toLowerCase(), id: el.id, cls: el.className, href: el.getAttribute("href"), inMain: Boolean(el.closest("main")) };
+});
+await keyboard.goto(`${base}/login`);
+assert.equal((await focused(keyboard)).id, "username", "the login page puts focus on the user name");
+await keyboard.keyboard.type("vhxh");
+await keyboard.keyboard.press("Tab");
+assert.equal((await focused(keyboard)).id, "password", "Tab goes from the user name to the password");
+await keyboard.keyboard.type(PASSWORD);
+await keyboard.keyboard.press("Tab");
+const submit = await focused(keyboard);
+assert.equal(submit.tag, "button", "Tab goes from the password to the sign-in button");
+const ring = await keyboard.evaluate(() => {
+  const s = getComputedStyle(document.activeElement);
+  return { outline: `${s.outlineStyle} ${s.outlineWidth}`, visible: (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== "none" };
+});
+assert.ok(ring.visible, `the focused sign-in button shows a focus ring (outline: ${ring.outline})`);
+await keyboard.keyboard.press("Shift+Tab");
+assert.equal((await focused(keyboard)).id, "password", "Shift+Tab goes back to the password");
+await Promise.all([keyboard.waitForURL((url) => url.pathname === "/"), keyboard.keyboard.press("Enter")]);
+await keyboard.keyboard.press("Tab");
+const skip = await focused(keyboard);
+assert.ok(skip.tag === "a" && skip.cls === "skip" && skip.href === "#main", `the first Tab on the dashboard reaches the skip link, not ${JSON.stringify(skip)}`);
+const shown = await keyboard.locator("a.skip").boundingBox();
+assert.ok(shown && shown.x >= 0 && shown.y >= 0 && shown.x + shown.width <= 1280, `the focused skip link is on screen: ${JSON.stringify(shown)}`);
+assert.ok(await keyboard.evaluate(() => getComputedStyle(document.activeElement).outlineStyle !== "none"), "the focused skip link shows a focus ring");
+await keyboard.keyboard.press("Enter");
+await keyboard.waitForFunction(() => location.hash === "#main");
+const target = await focused(keyboard);
+assert.ok(target.tag === "main" && target.id === "main", `Enter on the skip link puts focus on the main content, not ${JSON.stringify(target)}`);
+const scrolled = await keyboard.evaluate(() => ({
+  top: document.getElementById("main").getBoundingClientRect().top,
+  atEnd: window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 1,
+}));
+assert.ok(scrolled.top >= -1 && (scrolled.top <= 1 || scrolled.atEnd), `the main content is scrolled to the top of the window (it starts at ${scrolled.top} px)`);
+await keyboard.keyboard.press("Tab");
+assert.ok((await focused(keyboard)).inMain, "the Tab after the skip link goes on inside the main content");
+console.log("keyboard: signed in with Tab, typing and Enter; the skip link moves focus to the main content");
 
 await browser.close();
 stop();
