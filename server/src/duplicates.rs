@@ -52,6 +52,7 @@ pub(crate) async fn detect(tx: &mut sqlx::AnyConnection, commune: CommuneId, ids
     let mut new = 0;
     for chunk in found.chunks(ROWS_PER_INSERT) {
         let sql = multi_row_sql(
+            tx,
             "INSERT INTO duplicate_pairs (commune_id, first_id, second_id, detected_at, status)",
             5,
             chunk.len(),

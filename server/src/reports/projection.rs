@@ -97,6 +97,7 @@ pub async fn write<'a>(
     let facts: Vec<&Facts> = facts.into_iter().collect();
     for chunk in facts.chunks(ROWS_PER_INSERT) {
         let sql = multi_row_sql(
+            tx,
             "INSERT INTO record_facts (record_id, commune_id, village_id, kind, unit, plan_item, activity_type, format,
                 event_date, female, male, ethnic_minority, survivor_sex, age_group, setting, case_status, topics,
                 violence_types, referred_to, review_state, deleted, conflicted, first_stored_at, closed_at)",

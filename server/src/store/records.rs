@@ -484,6 +484,7 @@ async fn write_log_and_records(
     }
     for chunk in log.chunks(crate::db::ROWS_PER_INSERT) {
         let sql = crate::db::multi_row_sql(
+            tx,
             "INSERT INTO changes (seq, commune_id, village_id, record_id, sensitive, owner_device, device_id, hash, bytes, received_at)",
             10,
             chunk.len(),
@@ -507,6 +508,7 @@ async fn write_log_and_records(
     }
     for chunk in records.chunks(crate::db::ROWS_PER_INSERT) {
         let sql = crate::db::multi_row_sql(
+            tx,
             "INSERT INTO records (commune_id, village_id, id, kind, owner_device, created_by, doc, view, review_state, conflicted, deleted, event_date, updated_seq)",
             13,
             chunk.len(),
