@@ -10,17 +10,30 @@ use crate::rules::{self, Reason, Refusal, Writer};
 use crate::schema::{Coded, ReviewState};
 use crate::validate::validate;
 
-/// Checks changes just applied to `record` (by hash, in causal order) as written by `writer`.
-/// `today` bounds dates for the validity checks of submitting and approving.
+/// Checks changes just applied to `record` (each its hash and bytes, in causal order) as written by
+/// `writer`. `today` bounds dates for the validity checks of submitting and approving. A change the
+/// document does not hold (still waiting for a dependency) is checked when it is applied.
 ///
 /// The caller applies the changes first (to a copy it throws away on refusal), so a change that
-/// depends on another of the same push sees it.
-pub fn check_changes(record: &mut Record, hashes: &[[u8; 32]], writer: Writer, today: Date) -> Result<(), Refusal> {
+/// depends on another of the same push sees it. The change is read from its bytes, not from the
+/// document, which would rebuild it from its ops.
+pub fn check_changes(
+    record: &mut Record,
+    changes: &[([u8; 32], &[u8])],
+    writer: Writer,
+    today: Date,
+) -> Result<(), Refusal> {
     let kind = record.kind();
     let creation = record.creation_hash();
     let containers = record.containers();
-    for hash in hashes {
-        let Some(change) = record.change(hash) else { continue };
+    for (hash, bytes) in changes {
+        if !record.has_change(hash) {
+            continue;
+        }
+        let change = automerge::Change::from_bytes(bytes.to_vec())
+            .ok()
+            .filter(|c| c.hash().0 == *hash)
+            .ok_or(Refusal { reason: Reason::NotInSchema, field: None })?;
         let effect = rules::effect_of(&change, kind, &containers)?;
         let is_creation = creation.as_ref() == Some(hash);
         if effect.creates != is_creation {
@@ -117,7 +130,8 @@ mod tests {
         let writer = Writer { role: Role::Collaborator, channel: Channel::Sync };
         let today = Date::new(2026, 12, 1).unwrap();
         let mut server = Record::from_changes(&[first], None).unwrap();
-        let all: Vec<[u8; 32]> = server.changes_since(&[]).iter().map(|c| c.0).collect();
+        let all = server.changes_since(&[]);
+        let all: Vec<_> = all.iter().map(|c| (c.0, c.2.as_slice())).collect();
         check_changes(&mut server, &all, writer, today).unwrap();
         let edits = [
             vec![Edit::AddTopic(Topic::HarmfulCustoms)],
@@ -137,7 +151,8 @@ mod tests {
             let Some(change) = rec.edit(e, 10 + i as i64).unwrap() else { continue };
             let heads = server.heads();
             server.apply_changes(&[change]).unwrap();
-            let new: Vec<[u8; 32]> = server.changes_since(&heads).iter().map(|c| c.0).collect();
+            let new = server.changes_since(&heads);
+            let new: Vec<_> = new.iter().map(|c| (c.0, c.2.as_slice())).collect();
             check_changes(&mut server, &new, writer, today).unwrap_or_else(|r| panic!("edit {i} {e:?}: {r:?}"));
         }
         let submit = rec.submit(today, 100);

@@ -209,7 +209,8 @@ proptest! {
             if candidate.apply_changes(&[change]).is_err() {
                 continue;
             }
-            let new: Vec<[u8; 32]> = candidate.changes_since(&heads).iter().map(|c| c.0).collect();
+            let new = candidate.changes_since(&heads);
+            let new: Vec<_> = new.iter().map(|c| (c.0, c.2.as_slice())).collect();
             if check_changes(&mut candidate, &new, Writer { role, channel }, today()).is_err() {
                 continue;
             }

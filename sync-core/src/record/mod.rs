@@ -318,11 +318,6 @@ impl Record {
         self.doc.hash_for_opid(&id).map(|h| h.0)
     }
 
-    /// One change of the document, parsed.
-    pub(crate) fn change(&mut self, hash: &[u8; 32]) -> Option<automerge::Change> {
-        self.doc.get_change_by_hash(&automerge::ChangeHash(*hash))
-    }
-
     /// The record as it was at `heads` (a change's dependencies): what its writer saw.
     pub(crate) fn at(&mut self, heads: &[automerge::ChangeHash]) -> Result<Record, RecordError> {
         let doc = self.doc.fork_at(heads)?;
