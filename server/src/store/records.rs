@@ -366,7 +366,8 @@ pub(crate) fn prepare(
     }
     // Who may write what (sotay_sync_core::rules), change by change. A day of leeway on "today":
     // a phone east of the server's clock may submit a record held on its own today.
-    let checked: Vec<([u8; 32], &[u8])> = new_changes.iter().map(|(hash, _, bytes)| (*hash, bytes.as_slice())).collect();
+    let checked: Vec<([u8; 32], &[u8])> =
+        new_changes.iter().map(|(hash, _, bytes)| (*hash, bytes.as_slice())).collect();
     let today = sotay_sync_core::Date::from_unix_ms(crate::now_ms() + 24 * 3600 * 1000);
     sotay_sync_core::guard::check_changes(&mut record, &checked, Writer { role: auth.role, channel }, today)?;
     let applied_pending = pending.iter().filter(|c| record.has_change(&c.hash)).map(|c| c.hash).collect();
