@@ -79,6 +79,22 @@ async fn sync_refused(client: &Client, phone: &mut Device<MemoryStore>, token: &
     message
 }
 
+/// A server on `db_url` and a phone of its one village that has stored 20 records there while
+/// there was room: the server, a client for it, the phone and its token.
+async fn a_phone_with_work_stored(db_url: &str) -> (Instance, Client, Device<MemoryStore>, String) {
+    let (db, codes) = one_village_with_codes(db_url, 1).await;
+    db.close().await;
+    let server = Instance::start(db_url).await;
+    let client = Client::new(&server.base).unwrap();
+    let (mut phone, secret) = common::enrol_phone(&client, &codes[0]).await;
+    let token = client.token(phone.identity().device, &secret).await.unwrap().access_token;
+    for i in 0..20 {
+        phone.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS).unwrap();
+    }
+    client.sync(&mut phone, &token).await.unwrap();
+    (server, client, phone, token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_acknowledges_nothing_and_recovers_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,17 +106,7 @@ async fn a_full_disk_answers_503_acknowledges_nothing_and_recovers_when_space_re
         }
     };
     let db_url = format!("sqlite://{}", dir.path().join("sotay.db").display());
-    let (db, codes) = one_village_with_codes(&db_url, 1).await;
-    db.close().await;
-    let server = Instance::start(&db_url).await;
-    let client = Client::new(&server.base).unwrap();
-    let (mut phone, secret) = common::enrol_phone(&client, &codes[0]).await;
-    let token = client.token(phone.identity().device, &secret).await.unwrap().access_token;
-    // Some work stored while there is room.
-    for i in 0..20 {
-        phone.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS).unwrap();
-    }
-    client.sync(&mut phone, &token).await.unwrap();
+    let (server, client, mut phone, token) = a_phone_with_work_stored(&db_url).await;
 
     // The disk fills up; a day's work with long notes cannot be stored.
     let filler = fill(dir.path());
@@ -230,17 +236,7 @@ async fn a_full_postgres_tablespace_answers_503_acknowledges_nothing_and_recover
     pg.database = Some(database.clone());
     let db_url = format!("{}/{database}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b));
 
-    let (db, codes) = one_village_with_codes(&db_url, 1).await;
-    db.close().await;
-    let server = Instance::start(&db_url).await;
-    let client = Client::new(&server.base).unwrap();
-    let (mut phone, secret) = common::enrol_phone(&client, &codes[0]).await;
-    let token = client.token(phone.identity().device, &secret).await.unwrap().access_token;
-    // Some work stored while there is room.
-    for i in 0..20 {
-        phone.create(RecordKind::Activity, &sample::activity(i, 2026), NOW_MS).unwrap();
-    }
-    client.sync(&mut phone, &token).await.unwrap();
+    let (server, client, mut phone, token) = a_phone_with_work_stored(&db_url).await;
     // Every page the database has, written out to the tmpfs first: CREATE DATABASE copies the
     // template's pages through shared buffers into files with holes, and writing those later into
     // the full disk would fail too. After the checkpoint only new pages need space.

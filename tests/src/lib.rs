@@ -348,6 +348,20 @@ impl TestDevice {
     }
 }
 
+/// A form body as a browser sends it (`application/x-www-form-urlencoded`, every byte outside
+/// the unreserved set percent-encoded).
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    let enc = |v: &str| -> String {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    fields.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
+}
+
 /// The edits of a typical valid activity.
 pub fn activity_edits(female: u32, male: u32) -> Vec<Edit> {
     vec![

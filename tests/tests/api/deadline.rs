@@ -16,19 +16,6 @@ fn today() -> Date {
     Date::from_unix_ms(sotay_server::now_ms() + sotay_server::reports::VIETNAM_OFFSET_MS)
 }
 
-/// A form body (`application/x-www-form-urlencoded`).
-fn form(fields: &[(&str, &str)]) -> String {
-    let enc = |v: &str| -> String {
-        v.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    fields.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
-}
-
 /// A signed-in browser: its cookies, sent by hand; redirects are not followed.
 struct Browser {
     base: String,
@@ -47,7 +34,7 @@ impl Browser {
         let resp = http
             .post(format!("{}/login", app.base))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("username", username), ("password", &password), ("next", "/")]))
+            .body(form_body(&[("username", username), ("password", &password), ("next", "/")]))
             .send()
             .await
             .unwrap();
@@ -75,7 +62,7 @@ impl Browser {
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookies)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(fields))
+            .body(form_body(fields))
             .send()
             .await
             .unwrap();

@@ -24,23 +24,6 @@ struct Answer {
     headers: reqwest::header::HeaderMap,
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let enc: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={enc}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 impl Browser {
     fn new(app: &TestApp) -> Browser {
         // Installs the TLS crypto provider the phone's client uses (plain HTTP here all the same).
@@ -78,7 +61,7 @@ impl Browser {
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(fields));
+            .body(form_body(fields));
         self.send(req).await
     }
 
@@ -129,7 +112,7 @@ async fn sessions_use_a_strict_cookie_csrf_tokens_and_end_on_logout_idleness_or_
         .post(format!("{}/login", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-forwarded-proto", "https")
-        .body(form(&[("username", "reviewer"), ("password", "reviewer-mật-khẩu-dài")]));
+        .body(form_body(&[("username", "reviewer"), ("password", "reviewer-mật-khẩu-dài")]));
     let mut other = Browser::new(&app);
     let a = other.send(behind_https).await;
     assert!(a.set_cookie[0].contains("; Secure"), "{:?}", a.set_cookie);
@@ -154,7 +137,7 @@ async fn sessions_use_a_strict_cookie_csrf_tokens_and_end_on_logout_idleness_or_
         .post(format!("{}/logout", app.base))
         .header("origin", "http://evil.example")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("csrf", &csrf)]));
+        .body(form_body(&[("csrf", &csrf)]));
     let a = b.send(cross).await;
     assert_eq!(a.status, 403, "another site's form: {}", a.body);
     assert!(a.body.contains("Biểu mẫu đã cũ"), "{}", a.body);

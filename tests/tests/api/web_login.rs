@@ -14,19 +14,6 @@ struct Answer {
     body: String,
 }
 
-/// Percent-encodes form fields.
-fn form(fields: &[(&str, &str)]) -> String {
-    let enc = |v: &str| -> String {
-        v.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    fields.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
-}
-
 /// `POST /login` as a browser on the login page sends it (same-site `Origin`, no redirects
 /// followed), in `lang`.
 async fn post_login(app: &TestApp, username: &str, password: &str, lang: &str) -> Answer {
@@ -37,7 +24,7 @@ async fn post_login(app: &TestApp, username: &str, password: &str, lang: &str) -
         .header("content-type", "application/x-www-form-urlencoded")
         .header("origin", &app.base)
         .header("cookie", format!("sotay_lang={lang}"))
-        .body(form(&[("username", username), ("password", password), ("next", "/records")]))
+        .body(form_body(&[("username", username), ("password", password), ("next", "/records")]))
         .send()
         .await
         .unwrap();
