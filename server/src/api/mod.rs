@@ -320,9 +320,7 @@ pub struct GbvAggregates {
         (status = 403, response = answer::Forbidden),
     ))]
 pub async fn gbv_report(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<GbvAggregates>, ApiError> {
-    if !policy::may_aggregate(auth.role, policy::Want::GbvSummary) {
-        return Err(ApiError::Forbidden("your role may not do this".into()));
-    }
+    reports::allow(&auth, policy::Want::GbvSummary)?;
     let views = records::gbv_views(&state.db, auth.commune).await?;
     let mut by_violence = BTreeMap::new();
     let mut by_age = BTreeMap::new();

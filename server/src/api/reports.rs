@@ -101,7 +101,7 @@ fn read(q: Result<Query<ReportQuery>, QueryRejection>) -> Result<(ReportQuery, A
 }
 
 /// Refuses (403) a caller whose role may not have `want` at all, before its query is read.
-fn allow(auth: &AuthDevice, want: Want) -> Result<(), ApiError> {
+pub(crate) fn allow(auth: &AuthDevice, want: Want) -> Result<(), ApiError> {
     if policy::may_aggregate(auth.role, want) {
         Ok(())
     } else {
